@@ -1,0 +1,43 @@
+# The two commands the README promises: `make demo` and `make test`. `make setup` builds .venv.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0
+DATA ?= ../shared/data
+
+.PHONY: setup test lint demo bench eval-face eval-voice train-face train-voice clean
+
+$(BIN)/emotion-bot: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned exactly: an unpinned resolve picks other CUDA builds (see README).
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[train,bench,dev]'
+	$(BIN)/pip check
+	touch $@
+
+setup: $(BIN)/emotion-bot
+
+test: setup
+	$(BIN)/ruff check bot emotion_models storage training tests
+	$(BIN)/python -m pytest -q -ra
+
+lint: setup
+	$(BIN)/ruff check bot emotion_models storage training tests
+	$(BIN)/ruff format --check bot emotion_models storage training tests
+
+demo: setup
+	$(BIN)/emotion-bot demo
+
+bench: setup
+	$(BIN)/emotion-bot bench --json
+
+eval-face: setup
+	$(BIN)/emotion-bot eval face --data $(DATA)/fer2013/validation --crops --json
+
+train-face: setup
+	$(BIN)/python -m training.face.train --train $(DATA)/fer2013/train --val $(DATA)/fer2013/validation \
+		--out runs/face --time-budget-min 105
+
+clean:
+	rm -rf runs .pytest_cache
