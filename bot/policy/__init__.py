@@ -1,0 +1,1 @@
+"""Who is analysed (consent, roles, opt-out, jurisdiction) and how long data is kept."""
