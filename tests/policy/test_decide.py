@@ -15,7 +15,6 @@ from bot.policy.decide import (
     decide,
     opt_out_requested,
 )
-from bot.policy.masking import mask_phone_number
 
 ALL = AnalysisPolicy(mode="all")
 ROLES = AnalysisPolicy(mode="roles", roles=frozenset({"customer"}))
@@ -115,10 +114,3 @@ def test_opt_out_messages() -> None:
     assert not opt_out_requested("lk.chat", b"I will not opt out", ALL)
     assert not opt_out_requested("other", b"opt out", ALL)
 
-
-def test_mask_phone_number() -> None:
-    assert mask_phone_number("+49 151 1234-5678") == "+491********78"
-    assert mask_phone_number("+4915112345678") == mask_phone_number("+49 151 1234-5678")
-    assert mask_phone_number("112") == "**2"
-    assert mask_phone_number(None) is None and mask_phone_number("n/a") is None
-    assert "12345" not in (mask_phone_number("0151 12345678") or "")
