@@ -1,0 +1,413 @@
+"""Room handling shared by the worker (a real `rtc.Room`) and `simulate` (a `FakeRoom`).
+
+Turns the SDK's room events into the pipeline's participant lifecycle: one analyser per remote
+human identity (created when their first camera or microphone track is subscribed, continued when
+they rejoin), one reader per track (closed on `track_unsubscribed`), and a decision of when the
+call is over (no human left for a grace period, or the room closed). Events are handled one at a
+time in arrival order, so a track is never unsubscribed before it was subscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from livekit import rtc
+
+from bot.livekit.media import AudioReader, Clock, TrackReader, TrackStats, VideoReader, describe_track
+from bot.livekit.participants import (
+    AnalysedKind,
+    PhoneNumberPolicy,
+    analysed_kind,
+    apply_phone_policy,
+    stored_attributes,
+)
+from bot.policy.config import AnalysisPolicy
+from bot.policy.decide import CHAT_TOPICS, OPTED_OUT, Decision, ParticipantInfo, decide, opt_out_requested
+
+logger = logging.getLogger(__name__)
+
+MediaKind = Literal["video", "audio"]
+
+_CAMERA_SOURCES = (rtc.TrackSource.SOURCE_CAMERA, rtc.TrackSource.SOURCE_UNKNOWN)
+_MICROPHONE_SOURCES = (rtc.TrackSource.SOURCE_MICROPHONE, rtc.TrackSource.SOURCE_UNKNOWN)
+
+
+class CallEnd(StrEnum):
+    """Why the analysis of a room stopped."""
+
+    LAST_PARTICIPANT_LEFT = "last_participant_left"
+    NOBODY_JOINED = "nobody_joined"
+    ROOM_CLOSED = "room_closed"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomOptions:
+    """How a room is handled (the analysis itself is configured in PipelineConfig)."""
+
+    empty_grace_s: float = 20.0  # no human left for this long: the call is over
+    no_show_timeout_s: float = 300.0  # nobody joined this long after the bot arrived: give up
+    phone_numbers: PhoneNumberPolicy = "masked"
+    video_max_fps: float | None = None  # don't even convert frames arriving faster than this
+    host_identity: str | None = None  # from the dispatch metadata: that participant's role is "host"
+    policy: AnalysisPolicy = field(default_factory=AnalysisPolicy)
+
+
+class Analyser(Protocol):
+    def push_video(self, rgb: Any, t: float) -> bool: ...
+    def push_audio(self, pcm: Any, t: float) -> None: ...
+
+
+class Session(Protocol):
+    """The part of `bot.pipeline.session.CallSession` the room talks to."""
+
+    def participant(
+        self,
+        identity: str,
+        *,
+        display_name: str | None = ...,
+        kind: AnalysedKind = ...,
+        role: str | None = ...,
+        phone_number: str | None = ...,
+        attributes: dict[str, str] | None = ...,
+    ) -> Analyser: ...
+
+    async def participant_left(self, identity: str) -> None: ...
+
+    async def exclude_participant(self, identity: str, reason: str, delete_stored: bool = False) -> None: ...
+
+
+@dataclass(slots=True)
+class _ParticipantStats:
+    kind: AnalysedKind
+    joins: int = 0
+    video_tracks: int = 0
+    audio_tracks: int = 0
+
+
+class RoomAnalysis:
+    """Analyses every human in `room` through `session` until `wait_for_end()` returns.
+
+    `room` is anything with the SDK Room's `on`/`off`, `remote_participants` and events
+    (`participant_connected`, `track_subscribed`, `track_unsubscribed`, `participant_disconnected`,
+    `disconnected`). Use `start()`, `await wait_for_end()`, then `await aclose()`.
+    """
+
+    def __init__(
+        self,
+        room: Any,
+        session: Session,
+        options: RoomOptions | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self._room = room
+        self._session = session
+        self._options = options or RoomOptions()
+        started = time.monotonic()
+        self._clock: Clock = clock or (lambda: time.monotonic() - started)
+        self._events: asyncio.Queue[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = asyncio.Queue()
+        self._handlers: dict[str, Callable[..., None]] = {}
+        self._event_task: asyncio.Task[None] | None = None
+        self._end: asyncio.Future[CallEnd] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._analysers: dict[str, Analyser] = {}
+        self._present: set[str] = set()
+        self._readers: dict[str, tuple[str, MediaKind, TrackReader]] = {}  # publication sid -> ...
+        self._participant_stats: dict[str, _ParticipantStats] = {}
+        self._finished_track_stats: dict[tuple[str, MediaKind], list[TrackStats]] = {}
+        self._ignored: set[str] = set()
+        self._anyone_joined = False
+        self._excluded: dict[str, str] = {}  # identity -> policy reason code
+        self._opted_out: set[str] = set()
+        self._chat_topics: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to room events and take in whoever is already there."""
+        loop = asyncio.get_running_loop()
+        self._end = loop.create_future()
+        self._event_task = loop.create_task(self._process_events(), name="room events")
+        self._handlers = {
+            "participant_connected": lambda p: self._enqueue(self._participant_connected, p),
+            "track_subscribed": lambda t, pub, p: self._enqueue(self._track_subscribed, t, pub, p),
+            "track_unsubscribed": lambda t, pub, p: self._enqueue(self._track_unsubscribed, t, pub, p),
+            "participant_disconnected": lambda p: self._enqueue(self._participant_disconnected, p),
+            "participant_attributes_changed": lambda _changed, p: self._enqueue(self._attributes_changed, p),
+            "data_received": self._on_data_received,
+            "disconnected": lambda *_: self._enqueue(self._room_disconnected),
+        }
+        for event, handler in self._handlers.items():
+            self._room.on(event, handler)
+        if hasattr(self._room, "register_text_stream_handler"):
+            for topic in sorted(CHAT_TOPICS):
+                self._room.register_text_stream_handler(topic, self._on_text_stream)
+                self._chat_topics.append(topic)
+        for participant in list(self._room.remote_participants.values()):
+            self._enqueue(self._participant_connected, participant)
+            for publication in list(participant.track_publications.values()):
+                if publication.track is not None:
+                    self._enqueue(self._track_subscribed, publication.track, publication, participant)
+        self._enqueue(self._check_empty)
+
+    async def wait_for_end(self) -> CallEnd:
+        """Wait until the call is over (or `request_end()` was called) and say why."""
+        assert self._end is not None, "start() first"
+        return await asyncio.shield(self._end)
+
+    def request_end(self, reason: CallEnd = CallEnd.SHUTDOWN) -> None:
+        """End the call now (job shutdown, Ctrl-C, simulation over). The first reason wins."""
+        if self._end is not None and not self._end.done():
+            self._end.set_result(reason)
+
+    async def aclose(self) -> None:
+        """Stop listening, close every reader and mark remaining participants as left."""
+        for event, handler in self._handlers.items():
+            self._room.off(event, handler)
+        self._handlers = {}
+        for topic in self._chat_topics:
+            self._room.unregister_text_stream_handler(topic)
+        self._chat_topics = []
+        self._cancel_timer()
+        if self._event_task is not None:
+            self._event_task.cancel()
+            await asyncio.gather(self._event_task, return_exceptions=True)
+            self._event_task = None
+        for sid in list(self._readers):
+            await self._close_reader(sid)
+        for identity in sorted(self._present & set(self._analysers)):
+            await self._leave(identity)
+        self._present.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Per participant: kind, joins, and video/audio reader counters (closed readers included)."""
+        result: dict[str, Any] = {}
+        for identity, pstats in self._participant_stats.items():
+            entry: dict[str, Any] = {
+                "kind": pstats.kind,
+                "joins": pstats.joins,
+                "video_tracks": pstats.video_tracks,
+                "audio_tracks": pstats.audio_tracks,
+            }
+            for media in ("video", "audio"):
+                total = TrackStats()
+                parts = list(self._finished_track_stats.get((identity, media), []))
+                parts += [
+                    r.stats for owner, m, r in self._readers.values() if owner == identity and m == media
+                ]
+                for part in parts:
+                    for name, value in part.as_dict().items():
+                        setattr(total, name, getattr(total, name) + value)
+                entry[media] = total.as_dict()
+            result[identity] = entry
+        return result
+
+    @property
+    def active_readers(self) -> int:
+        return len(self._readers)
+
+    # -- event handling (one at a time, in order) -----------------------------------------------
+
+    def _enqueue(self, handler: Callable[..., Awaitable[None]], *args: Any) -> None:
+        self._events.put_nowait((handler, args))
+
+    async def _process_events(self) -> None:
+        while True:
+            handler, args = await self._events.get()
+            try:
+                await handler(*args)
+            except Exception:
+                # One participant's broken event must not stop the analysis of everybody else.
+                logger.exception("room event %s failed", handler.__name__)
+
+    def _kind_of(self, participant: Any) -> AnalysedKind | None:
+        kind = analysed_kind(participant)
+        if kind is None and participant.identity not in self._ignored:
+            self._ignored.add(participant.identity)
+            logger.info("not analysing %s (participant kind %s)", participant.identity, participant.kind)
+        return kind
+
+    async def _participant_connected(self, participant: Any) -> None:
+        if self._kind_of(participant) is None:
+            return
+        self._present.add(participant.identity)
+        self._anyone_joined = True
+        self._cancel_timer()
+
+    async def _track_subscribed(self, track: Any, publication: Any, participant: Any) -> None:
+        kind = self._kind_of(participant)
+        if kind is None or publication.sid in self._readers:
+            return
+        media = self._media_kind(track, publication, kind)
+        if media is None:
+            return
+        if participant.identity not in self._present:
+            await self._participant_connected(participant)
+        decision = self._decide(participant, kind)
+        if not decision.analyse:
+            await self._exclude(participant.identity, decision)
+            return
+        analyser = self._analyser_for(participant, kind)
+        name = describe_track(participant, publication)
+        pstats = self._participant_stats[participant.identity]
+        if media == "video":
+            reader: TrackReader = VideoReader(
+                name, track, analyser, self._clock, max_fps=self._options.video_max_fps
+            )
+            pstats.video_tracks += 1
+        else:
+            reader = AudioReader(name, track, analyser, self._clock)
+            pstats.audio_tracks += 1
+        self._readers[publication.sid] = (participant.identity, media, reader)
+        reader.start()
+        logger.info("analysing %s %s", media, name)
+
+    async def _track_unsubscribed(self, track: Any, publication: Any, participant: Any) -> None:
+        await self._close_reader(publication.sid)
+
+    async def _participant_disconnected(self, participant: Any) -> None:
+        identity = participant.identity
+        for sid, (owner, _, _) in list(self._readers.items()):
+            if owner == identity:
+                await self._close_reader(sid)
+        if identity not in self._present:
+            return
+        self._present.discard(identity)
+        if identity in self._analysers:
+            await self._leave(identity)
+        await self._check_empty()
+
+    async def _attributes_changed(self, participant: Any) -> None:
+        """Consent given or withdrawn, role changed: decide again for this participant."""
+        kind = analysed_kind(participant)
+        if kind is None or participant.identity not in self._present:
+            return
+        decision = self._decide(participant, kind)
+        if not decision.analyse:
+            await self._exclude(participant.identity, decision)
+        elif self._excluded.pop(participant.identity, None) is not None:
+            logger.info("%s may be analysed again", participant.identity)
+            for publication in list(participant.track_publications.values()):
+                if publication.track is not None:
+                    await self._track_subscribed(publication.track, publication, participant)
+
+    def _on_data_received(self, packet: Any) -> None:
+        sender = packet.participant
+        if sender is not None and opt_out_requested(packet.topic, packet.data, self._options.policy):
+            self._enqueue(self._opt_out, sender.identity)
+
+    def _on_text_stream(self, reader: Any, participant_identity: str) -> None:
+        async def read_chat() -> None:
+            text = await reader.read_all()
+            if opt_out_requested(reader.info.topic, text.encode(), self._options.policy):
+                await self._opt_out(participant_identity)
+
+        self._enqueue(read_chat)
+
+    async def _opt_out(self, identity: str) -> None:
+        self._opted_out.add(identity)
+        await self._exclude(identity, Decision(False, OPTED_OUT))
+
+    async def _room_disconnected(self) -> None:
+        self.request_end(CallEnd.ROOM_CLOSED)
+
+    async def _check_empty(self) -> None:
+        if self._present or self._timer is not None:
+            return
+        if self._anyone_joined:
+            delay, reason = self._options.empty_grace_s, CallEnd.LAST_PARTICIPANT_LEFT
+        else:
+            delay, reason = self._options.no_show_timeout_s, CallEnd.NOBODY_JOINED
+        logger.info("no participant in the room; ending in %.0f s unless someone joins", delay)
+        self._timer = asyncio.get_running_loop().call_later(delay, self.request_end, reason)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _media_kind(self, track: Any, publication: Any, kind: AnalysedKind) -> MediaKind | None:
+        source = publication.source
+        if track.kind == rtc.TrackKind.KIND_VIDEO and source in _CAMERA_SOURCES:
+            if kind == "sip":
+                return None  # phone callers are analysed from their voice only
+            return "video"
+        if track.kind == rtc.TrackKind.KIND_AUDIO and source in _MICROPHONE_SOURCES:
+            return "audio"
+        logger.info("ignoring track %s (source %s)", publication.sid, source)
+        return None
+
+    def _analyser_for(self, participant: Any, kind: AnalysedKind) -> Analyser:
+        identity = participant.identity
+        pstats = self._participant_stats.get(identity)
+        if pstats is None:
+            pstats = self._participant_stats[identity] = _ParticipantStats(kind=kind)
+        if identity not in self._analysers:
+            attributes = dict(participant.attributes or {})
+            policy = self._options.phone_numbers
+            self._analysers[identity] = self._session.participant(
+                identity,
+                display_name=participant.name or None,
+                kind=kind,
+                role=self._role_of(identity, kind),
+                phone_number=apply_phone_policy(attributes.get("sip.phoneNumber"), policy)
+                if kind == "sip"
+                else None,
+                attributes=stored_attributes(attributes, policy),
+            )
+            pstats.joins += 1
+        return self._analysers[identity]
+
+    def _decide(self, participant: Any, kind: AnalysedKind) -> Decision:
+        identity = participant.identity
+        info = ParticipantInfo(
+            identity=identity,
+            kind=kind,
+            attributes=dict(participant.attributes or {}),
+            role="host" if identity == self._options.host_identity else None,
+            opted_out=identity in self._opted_out,
+        )
+        return decide(info, self._options.policy)
+
+    async def _exclude(self, identity: str, decision: Decision) -> None:
+        """Stop analysing `identity` and tell the session why (an opt-out may delete what was stored)."""
+        reason = decision.reason or "excluded"
+        if self._excluded.get(identity) == reason:
+            return
+        self._excluded[identity] = reason
+        for sid, (owner, _, _) in list(self._readers.items()):
+            if owner == identity:
+                await self._close_reader(sid)
+        self._analysers.pop(identity, None)
+        delete = reason == OPTED_OUT and self._options.policy.delete_on_opt_out
+        logger.info("not analysing %s: %s", identity, decision.text)
+        await self._session.exclude_participant(identity, reason, delete_stored=delete)
+
+    def _role_of(self, identity: str, kind: AnalysedKind) -> str:
+        if self._options.host_identity and identity == self._options.host_identity:
+            return "host"
+        return "caller" if kind == "sip" else "participant"
+
+    async def _leave(self, identity: str) -> None:
+        # The analyser is forgotten so that a rejoin asks the session again: the session continues
+        # the same participant record for the same identity.
+        self._analysers.pop(identity, None)
+        await self._session.participant_left(identity)
+
+    async def _close_reader(self, sid: str) -> None:
+        entry = self._readers.pop(sid, None)
+        if entry is None:
+            return
+        identity, media, reader = entry
+        await reader.aclose()
+        self._finished_track_stats.setdefault((identity, media), []).append(reader.stats)
+        logger.info("stopped %s %s", media, reader.name)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
