@@ -1,0 +1,211 @@
+"""The one inference engine per process: every model call of every participant, batched, off the loop.
+
+Analysers submit jobs (a frame to search for faces, a speech segment to classify) and await the
+result. One model thread takes whatever jobs are waiting (up to `max_batch`, waiting at most
+`max_wait_s` for the batch to fill once it has one), runs the face detector on each frame, then ONE
+face-classifier call on the crops of all participants and ONE voice-classifier call on all
+segments. The thread is also the only thread that ever touches the detector (mediapipe graphs are
+per-thread). Streaming VAD runs on a second small pool so a long face batch never stalls audio.
+
+Jobs are plain `concurrent.futures.Future`s, so the engine serves any number of event loops (a test
+per loop, the worker's loop) and needs no task of its own. Its queue is bounded by construction:
+an analyser has at most one frame and one speech batch in flight; its own bounded queue holds the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bot.pipeline.models import Models
+    from emotion_models.face.detector import FaceBox
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_BATCH = 32
+MAX_WAIT_S = 0.02
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One classified face: where it was and the 7 probabilities."""
+
+    box: FaceBox
+    probabilities: np.ndarray
+
+
+@dataclass
+class _Job:
+    kind: str  # "face" or "voice"
+    payload: np.ndarray
+    all_faces: bool
+    future: Future[Any] = field(default_factory=Future)
+
+
+class InferenceEngine:
+    """Batches model calls across participants on one model thread (see module docstring)."""
+
+    def __init__(self, models: Models, *, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S) -> None:
+        if max_batch < 1 or max_wait_s < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
+        self.models = models
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._aux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotion-vad")
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        self.face_frames = 0
+        self.face_crops = 0
+        self.voice_segments = 0
+        self.largest_batch = 0
+        self.busy_s = 0.0
+        self.errors = 0
+
+    # -- async API for analysers ----------------------------------------------------------------
+
+    async def faces(self, rgb: np.ndarray, *, all_faces: bool = False) -> list[FaceResult]:
+        """Faces in one RGB frame, largest first (only the largest unless all_faces), classified."""
+        return await asyncio.wrap_future(self._submit(_Job("face", rgb, all_faces)))
+
+    async def voice(self, wave: np.ndarray) -> np.ndarray:
+        """(7,) probabilities for one 16 kHz float32 speech segment."""
+        return await asyncio.wrap_future(self._submit(_Job("voice", wave, False)))
+
+    async def run_aux(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a light streaming step (VAD) off the event loop, beside the model thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._aux, fn, *args)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "batches": self.batches,
+            "face_frames": self.face_frames,
+            "face_crops": self.face_crops,
+            "voice_segments": self.voice_segments,
+            "largest_batch": self.largest_batch,
+            "mean_batch": round((self.face_frames + self.voice_segments) / self.batches, 2)
+            if self.batches
+            else 0,
+            "busy_s": round(self.busy_s, 3),
+            "errors": self.errors,
+        }
+
+    def close(self) -> None:
+        """Stop the model thread (pending jobs fail); the engine cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            if self._thread is not None:
+                self._jobs.put(None)
+        self._aux.shutdown(wait=False, cancel_futures=True)
+
+    # -- model thread ---------------------------------------------------------------------------
+
+    def _submit(self, job: _Job) -> Future[Any]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("inference engine is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="emotion-models", daemon=True)
+                self._thread.start()
+        self._jobs.put(job)
+        return job.future
+
+    def _serve(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    job = self._jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._jobs.put(None)  # finish this batch, then stop
+                    break
+                batch.append(job)
+            self._run_batch([job for job in batch if job.future.set_running_or_notify_cancel()])
+        self._fail_pending()
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        if not batch:
+            return
+        started = time.perf_counter()
+        face_jobs = [job for job in batch if job.kind == "face"]
+        voice_jobs = [job for job in batch if job.kind == "voice"]
+        self._run_guarded(face_jobs, self._classify_faces)
+        self._run_guarded(voice_jobs, self._classify_voices)
+        self.busy_s += time.perf_counter() - started
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        self.face_frames += len(face_jobs)
+        self.voice_segments += len(voice_jobs)
+
+    def _run_guarded(self, jobs: list[_Job], run: Callable[[list[_Job]], None]) -> None:
+        if not jobs:
+            return
+        try:
+            run(jobs)
+        except Exception as exc:  # a model failure fails these jobs, never the thread
+            self.errors += 1
+            log.exception("model call failed for a batch of %d %s jobs", len(jobs), jobs[0].kind)
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+
+    def _classify_faces(self, jobs: list[_Job]) -> None:
+        from emotion_models.face.align import align_face
+
+        detector = self.models.face_detector
+        classifier = self.models.face_classifier
+        boxes_per_job: list[list[FaceBox]] = []
+        crops: list[np.ndarray] = []
+        for job in jobs:
+            try:
+                boxes = detector.detect(job.payload)
+            except ValueError as exc:  # a malformed frame fails its own job only
+                job.future.set_exception(exc)
+                boxes_per_job.append([])
+                continue
+            chosen = boxes if job.all_faces else boxes[:1]
+            boxes_per_job.append(chosen)
+            crops.extend(align_face(job.payload, box, size=classifier.input_size) for box in chosen)
+        probabilities = classifier.predict_batch(crops) if crops else np.zeros((0, 7), np.float32)
+        self.face_crops += len(crops)
+        row = 0
+        for job, boxes in zip(jobs, boxes_per_job, strict=True):
+            if job.future.done():
+                continue
+            job.future.set_result([FaceResult(box, probabilities[row + i]) for i, box in enumerate(boxes)])
+            row += len(boxes)
+
+    def _classify_voices(self, jobs: list[_Job]) -> None:
+        probabilities = self.models.voice_classifier.predict_batch([job.payload for job in jobs])
+        for job, probs in zip(jobs, probabilities, strict=True):
+            job.future.set_result(probs)
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(RuntimeError("inference engine closed"))

@@ -1,0 +1,286 @@
+"""One analysed call: its database row, one analyser per participant, the writer and the summary.
+
+Every source (a recorded file, a simulated room, a live LiveKit room) drives the same object:
+`CallSession.open(...)`, then `session.participant(identity).push_video/push_audio(...)`, then
+`await session.finish()`. Database calls run on worker threads; the event loop never waits on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.pipeline.analyser import ParticipantAnalyser
+from bot.pipeline.config import PipelineConfig
+from bot.pipeline.models import Models
+from storage.db import Database
+from storage.records import FusedPoint, Observation
+from storage.repository import (
+    create_call,
+    finish_call,
+    mark_not_analysed,
+    mark_participant_left,
+    upsert_participant,
+)
+from storage.writer import ObservationWriter
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[FusedPoint], None]
+
+
+class CallSession:
+    """The pipeline for one call (see module docstring). Create with `await CallSession.open(...)`."""
+
+    def __init__(
+        self,
+        *,
+        models: Models,
+        database: Database,
+        call_id: str,
+        room: str,
+        source: str,
+        metadata: dict[str, Any],
+        config: PipelineConfig,
+    ) -> None:
+        self.call_id = call_id
+        self.room = room
+        self.source = source
+        self.metadata = metadata
+        self.config = config
+        self._models = models
+        self._engine = models.engine
+        self._db = database
+        self._writer = ObservationWriter(
+            database, call_id, flush_interval_s=config.writer_flush_interval_s, on_written=self._on_written
+        )
+        self._analysers: dict[str, ParticipantAnalyser] = {}
+        # Participant rows being written; their items wait in `_held` so the writer never races the
+        # upsert (and never creates a bare row for someone whose name and kind are on their way).
+        self._registrations: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, list[Observation | FusedPoint]] = {}
+        self._excluded: dict[str, str] = {}
+        self._listeners: list[Listener] = []
+        self._db_latencies: deque[float] = deque(maxlen=20_000)
+        self._finish_lock = asyncio.Lock()
+        self._summary: dict[str, Any] | None = None
+        self._opened = time.monotonic()
+
+    @classmethod
+    async def open(
+        cls,
+        *,
+        models: Models,
+        database: Database,
+        room: str,
+        source: str,
+        metadata: dict[str, Any] | None = None,
+        config: PipelineConfig | None = None,
+    ) -> CallSession:
+        """Create the call row (status active) and start its writer."""
+        metadata = dict(metadata or {})
+        call_id = await asyncio.to_thread(create_call, database, room=room, source=source, metadata=metadata)
+        session = cls(
+            models=models,
+            database=database,
+            call_id=call_id,
+            room=room,
+            source=source,
+            metadata=metadata,
+            config=config or PipelineConfig(),
+        )
+        session._writer.start()
+        log.info("call %s opened (room %r, source %s)", call_id, room, source)
+        return session
+
+    # -- participants ---------------------------------------------------------------------------
+
+    def participant(
+        self,
+        identity: str,
+        *,
+        display_name: str | None = None,
+        kind: str = "standard",
+        role: str | None = None,
+        phone_number: str | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> ParticipantAnalyser:
+        """The analyser of `identity`, created on first use. Calling again (a rejoin, new attributes)
+        returns the same analyser and updates the same participant row. Call from the event loop."""
+        if self._summary is not None:
+            raise RuntimeError(f"call {self.call_id} is finished")
+        analyser = self._analysers.get(identity)
+        if analyser is None:
+            analyser = ParticipantAnalyser(
+                identity,
+                engine=self._engine,
+                new_vad=self._models.new_vad,
+                config=self.config,
+                on_observation=self._on_observation,
+                on_fused=self._on_fused,
+            )
+            self._analysers[identity] = analyser
+        self._register(
+            identity,
+            lambda: asyncio.to_thread(
+                upsert_participant,
+                self._db,
+                self.call_id,
+                identity,
+                display_name=display_name,
+                kind=kind,
+                role=role,
+                phone_number=phone_number,
+                attributes=attributes,
+            ),
+        )
+        return analyser
+
+    async def participant_left(self, identity: str) -> None:
+        """Finish what is queued for `identity` and record the leave time (a rejoin continues)."""
+        analyser = self._analysers.get(identity)
+        if analyser is not None:
+            await analyser.aclose()
+        await self._registered(identity)
+        await asyncio.to_thread(mark_participant_left, self._db, self.call_id, identity)
+
+    async def exclude_participant(self, identity: str, reason: str, *, delete_stored: bool = False) -> None:
+        """Stop analysing `identity` for the rest of the call (consent refused or withdrawn).
+
+        Queued media is discarded, nothing more is stored for them (the writer checks the flag on
+        every flush), and with `delete_stored` what was already stored is deleted. The participant
+        row stays, with the reason, so the summary can say who was not analysed and why.
+        """
+        analyser = self._analysers.get(identity) or self.participant(identity)
+        await analyser.exclude()
+        self._excluded[identity] = reason
+        self._held.pop(identity, None)
+        await self._registered(identity)
+        await asyncio.to_thread(mark_not_analysed, self._db, self.call_id, identity, reason, delete_stored)
+        log.info("call %s: %s excluded from analysis (%s)", self.call_id, identity, reason)
+
+    def add_listener(self, callback: Listener) -> None:
+        """Call `callback(point)` for every fused point (live alerts). It runs on the event loop: keep
+        it quick; exceptions are logged and do not stop the pipeline."""
+        self._listeners.append(callback)
+
+    # -- finishing ------------------------------------------------------------------------------
+
+    async def finish(self, *, partial: bool = False, webhook_url: str | None = None) -> dict[str, Any]:
+        """Drain every participant, write everything, build and store the summary; returns it.
+
+        `partial` marks a call that ended abnormally. The summary webhook is queued in the outbox in
+        the same transaction when a URL is known (the call's metadata `webhook_url`, else
+        `webhook_url`). Idempotent: later calls return the stored summary.
+        """
+        async with self._finish_lock:
+            if self._summary is not None:
+                return self._summary
+            for analyser in list(self._analysers.values()):
+                await analyser.aclose()
+            await asyncio.gather(*self._registrations.values(), return_exceptions=True)
+            await self._writer.aclose()
+            self._summary = await asyncio.to_thread(self._store_summary, partial, webhook_url)
+            log.info(
+                "call %s finished (%s): %s",
+                self.call_id,
+                "partial" if partial else "complete",
+                {k: v for k, v in self.stats.items() if k != "participants"},
+            )
+            return self._summary
+
+    def _store_summary(self, partial: bool, webhook_url: str | None) -> dict[str, Any]:
+        from bot.delivery.outbox import summary_enqueuer
+        from bot.summary import build_summary
+
+        status = "partial" if partial else "finished"
+        summary = build_summary(self._db, self.call_id, status=status)
+        finish_call(
+            self._db,
+            self.call_id,
+            status=status,
+            summary=summary,
+            extra=summary_enqueuer(
+                summary, call_id=self.call_id, call_metadata=self.metadata, default_url=webhook_url
+            ),
+        )
+        return summary
+
+    @property
+    def finished(self) -> bool:
+        return self._summary is not None
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters of the whole call: per participant, the engine, the writer, latencies."""
+        participants = {identity: a.stats for identity, a in self._analysers.items()}
+        latencies = sorted(self._db_latencies)
+        totals = {
+            key: sum(p[key] for p in participants.values())
+            for key in ("frames_in", "frames_sampled", "frames_dropped", "faces", "segments", "observations")
+        }
+        return {
+            "call_id": self.call_id,
+            "participants": participants,
+            **totals,
+            "audio_dropped_s": round(sum(p["audio_dropped_s"] for p in participants.values()), 3),
+            "excluded": dict(self._excluded),
+            "engine": self._engine.stats,
+            "writer": self._writer.stats,
+            "p95_frame_to_db_s": round(latencies[int(0.95 * (len(latencies) - 1))], 4) if latencies else None,
+            "max_frame_to_db_s": round(latencies[-1], 4) if latencies else None,
+        }
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _register(self, identity: str, upsert: Callable[[], Awaitable[int]]) -> None:
+        previous = self._registrations.get(identity)
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                await upsert()
+            except Exception:
+                log.exception("call %s: could not store participant %s", self.call_id, identity)
+            for item in self._held.pop(identity, []):
+                self._submit(item)
+
+        self._held.setdefault(identity, [])
+        self._registrations[identity] = asyncio.get_running_loop().create_task(run())
+
+    async def _registered(self, identity: str) -> None:
+        task = self._registrations.get(identity)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _submit(self, item: Observation | FusedPoint) -> None:
+        held = self._held.get(item.participant_identity)
+        if held is not None:
+            held.append(item)
+        elif isinstance(item, Observation):
+            self._writer.submit_observation(item)
+        else:
+            self._writer.submit_fused(item)
+
+    def _on_observation(self, obs: Observation) -> None:
+        if obs.participant_identity not in self._excluded:
+            self._submit(obs)
+
+    def _on_fused(self, point: FusedPoint) -> None:
+        if point.participant_identity in self._excluded:
+            return
+        self._submit(point)
+        for listener in self._listeners:
+            try:
+                listener(point)
+            except Exception:
+                log.exception("fused-point listener failed")
+
+    def _on_written(self, observations: list[Observation]) -> None:
+        now = time.monotonic()
+        self._db_latencies.extend(now - obs.captured_at for obs in observations if obs.captured_at)

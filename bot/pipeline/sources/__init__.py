@@ -1,0 +1,1 @@
+"""Media sources that feed the per-participant analyser (recorded files here; LiveKit in bot/livekit)."""
