@@ -20,9 +20,8 @@ EYE_TO_MOUTH = 0.391
 # The crop is anchored on the point halfway between eye centre and mouth, the most stable point
 # under head turns (both move together).
 ANCHOR = (0.5045, 0.588)
-# Beyond this much downscaling, warp to an intermediate size first and area-average down, so large
-# faces are not aliased by bilinear sampling.
-MAX_DIRECT_SHRINK = 2
+# Largest intermediate crop, in multiples of the output side (bounds the cost for huge faces).
+MAX_SUPERSAMPLING = 8
 
 
 def alignment_matrix(face: FaceBox, size: int) -> np.ndarray:
@@ -52,7 +51,9 @@ def align_face(rgb: np.ndarray, face: FaceBox, size: int = 40) -> np.ndarray:
         raise ValueError(f"expected an HxWx3 uint8 RGB frame, got shape {rgb.shape} dtype {rgb.dtype}")
     matrix = alignment_matrix(face, size)
     shrink = 1.0 / math.hypot(matrix[0, 0], matrix[1, 0])  # frame pixels per crop pixel
-    factor = max(1, min(int(shrink // MAX_DIRECT_SHRINK), 8))
+    # Bilinear warping that shrinks skips pixels and aliases; warp to an intermediate crop at about
+    # the face's own resolution instead, then area-average down to size.
+    factor = max(1, min(math.ceil(shrink - 0.05), MAX_SUPERSAMPLING))
     inter = size * factor
     crop = cv2.warpAffine(
         rgb, matrix * factor, (inter, inter), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE

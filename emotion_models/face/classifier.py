@@ -68,7 +68,7 @@ class FaceEmotionClassifier:
         batch = np.empty((len(crops), 1, size, size), dtype=np.float32)
         for i, crop in enumerate(crops):
             if crop.ndim != 2 or crop.dtype != np.uint8:
-                raise ValueError(f"crop {i}: expected a 2-D uint8 grayscale image, got {crop.shape} {crop.dtype}")
+                raise ValueError(f"crop {i}: expected 2-D uint8 grayscale, got {crop.shape} {crop.dtype}")
             if crop.shape != (size, size):
                 crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
             batch[i, 0] = crop

@@ -28,6 +28,7 @@ def read_verified(path: Path, sha256: str | None) -> bytes:
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
             raise ModelFileError(
-                f"model file {path} is corrupt or not the expected version: sha256 {actual}, expected {sha256}"
+                f"model file {path} is corrupt or not the expected version: "
+                f"sha256 {actual}, expected {sha256}"
             )
     return data

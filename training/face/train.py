@@ -12,6 +12,7 @@ over the *fraction of the budget used*, so a run on a busy 2-core machine still 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -49,9 +50,7 @@ def augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
     tx, ty = u(-0.08, 0.08), u(-0.08, 0.08)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
-    )
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     out = F.grid_sample(batch, grid, mode="bilinear", padding_mode="border", align_corners=False)
     out = out * u(0.75, 1.25).view(n, 1, 1, 1) + u(-0.3, 0.3).view(n, 1, 1, 1)
@@ -102,7 +101,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     correct = probs.argmax(1) == labels
     ece = 0.0
     edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
@@ -126,7 +125,8 @@ def train(args: argparse.Namespace) -> dict:
     t0 = time.time()
     train_set: FaceArrays = load_face_folder(Path(args.train), INPUT_SIZE)
     val_set: FaceArrays = load_face_folder(Path(args.val), INPUT_SIZE)
-    log.info("loaded %d train / %d val images in %.0fs", len(train_set.labels), len(val_set.labels), time.time() - t0)
+    n_train, n_val = len(train_set.labels), len(val_set.labels)
+    log.info("loaded %d train / %d val images in %.0fs", n_train, n_val, time.time() - t0)
     x_train, y_train = to_tensor(train_set.images), torch.from_numpy(train_set.labels)
     x_val, y_val = to_tensor(val_set.images), torch.from_numpy(val_set.labels)
 
@@ -168,7 +168,9 @@ def train(args: argparse.Namespace) -> dict:
                 g["lr"] = lr_at(p)
             idx = perm[b * args.batch_size : (b + 1) * args.batch_size]
             xb = augment(x_train[idx], gen)
-            loss = F.cross_entropy(net(xb), y_train[idx], weight=weights, label_smoothing=args.label_smoothing)
+            loss = F.cross_entropy(
+                net(xb), y_train[idx], weight=weights, label_smoothing=args.label_smoothing
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -214,8 +216,8 @@ def train(args: argparse.Namespace) -> dict:
         "epochs_run": epoch,
         "train_minutes": round(train_minutes, 1),
         "temperature": temperature,
-        "train_images": int(len(y_train)),
-        "val_images": int(len(y_val)),
+        "train_images": len(y_train),
+        "val_images": len(y_val),
         "train_skipped": train_set.skipped,
         "args": {k: v for k, v in vars(args).items()},
         "validation": report,
