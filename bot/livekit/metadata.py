@@ -35,6 +35,11 @@ class CallMetadata:
     webhook_url: str | None = None
     crm: dict[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> str:
+        """The canonical dispatch metadata string ("" when there is nothing to send)."""
+        record = self.as_record()
+        return json.dumps(record, separators=(",", ":"), sort_keys=True) if record else ""
+
     def as_record(self) -> dict[str, Any]:
         """The dict stored with the call and echoed in the summary (no None values)."""
         record: dict[str, Any] = {name: getattr(self, name) for name in _STRING_FIELDS}

@@ -243,7 +243,7 @@ class RoomAnalysis:
 
     async def _track_subscribed(self, track: Any, publication: Any, participant: Any) -> None:
         kind = self._kind_of(participant)
-        if kind is None or publication.sid in self._readers:
+        if kind is None or publication.sid in self._readers or participant.identity in self._excluded:
             return
         media = self._media_kind(track, publication, kind)
         if media is None:
@@ -285,18 +285,14 @@ class RoomAnalysis:
         await self._check_empty()
 
     async def _attributes_changed(self, participant: Any) -> None:
-        """Consent given or withdrawn, role changed: decide again for this participant."""
+        """Consent withdrawn, opt-out flag set, role changed: decide again. Exclusion is final for
+        the call (the session discards an excluded participant's analysis for good)."""
         kind = analysed_kind(participant)
         if kind is None or participant.identity not in self._present:
             return
         decision = self._decide(participant, kind)
         if not decision.analyse:
             await self._exclude(participant.identity, decision)
-        elif self._excluded.pop(participant.identity, None) is not None:
-            logger.info("%s may be analysed again", participant.identity)
-            for publication in list(participant.track_publications.values()):
-                if publication.track is not None:
-                    await self._track_subscribed(publication.track, publication, participant)
 
     def _on_data_received(self, packet: Any) -> None:
         sender = packet.participant
@@ -374,9 +370,10 @@ class RoomAnalysis:
         return decide(info, self._options.policy)
 
     async def _exclude(self, identity: str, decision: Decision) -> None:
-        """Stop analysing `identity` and tell the session why (an opt-out may delete what was stored)."""
+        """Stop analysing `identity` for the rest of the call and tell the session why (an opt-out
+        may also delete what was stored)."""
         reason = decision.reason or "excluded"
-        if self._excluded.get(identity) == reason:
+        if identity in self._excluded:
             return
         self._excluded[identity] = reason
         for sid, (owner, _, _) in list(self._readers.items()):

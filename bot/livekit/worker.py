@@ -1,0 +1,178 @@
+"""The LiveKit agents worker: joins only rooms it is dispatched to, hidden, subscribe-only.
+
+Process layout (livekit-agents): the main process registers with the server, accepts or rejects
+job requests (rejects while our database is unreachable) and runs the webhook sender; each job
+runs in a pre-started child process whose models were loaded once by `prewarm`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, JobRequest, WorkerPermissions
+
+from bot.livekit.call import RoomCall
+from bot.livekit.dispatch import AGENT_NAME
+from bot.livekit.metadata import metadata_for_job
+from bot.livekit.room import CallEnd, RoomOptions
+from bot.pipeline.config import PipelineConfig
+from bot.policy.config import AnalysisPolicy
+from storage.db import Database, DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Hidden agents may only subscribe; the bot never publishes media or data.
+PERMISSIONS = WorkerPermissions(
+    can_publish=False, can_subscribe=True, can_publish_data=False, can_update_metadata=False, hidden=True
+)
+# Finishing a call drains queued inference and writes the summary; the SDK's 10 s default could kill
+# the job process halfway (the call would then only be recovered, partially, on the next start).
+SHUTDOWN_PROCESS_TIMEOUT_S = 120.0
+
+GRACE_ENV = "EMOTION_BOT_EMPTY_ROOM_GRACE_S"
+NO_SHOW_ENV = "EMOTION_BOT_NO_SHOW_TIMEOUT_S"
+ALL_FACES_ENV = "EMOTION_BOT_ALL_FACES"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """Per-job settings from the environment (job processes inherit the worker's environment)."""
+
+    room: RoomOptions
+    pipeline: PipelineConfig
+    webhook_url: str | None
+
+    @classmethod
+    def from_env(cls, host_identity: str | None) -> JobSettings:
+        from bot.config import load_config
+
+        config = load_config()
+        room = RoomOptions(
+            empty_grace_s=float(os.environ.get(GRACE_ENV, RoomOptions.empty_grace_s)),
+            no_show_timeout_s=float(os.environ.get(NO_SHOW_ENV, RoomOptions.no_show_timeout_s)),
+            phone_numbers="full" if config.store_phone_numbers else "masked",
+            host_identity=host_identity,
+            policy=AnalysisPolicy.from_env(),
+        )
+        pipeline = PipelineConfig(all_faces=os.environ.get(ALL_FACES_ENV, "").lower() in ("1", "true", "yes"))
+        return cls(room=room, pipeline=pipeline, webhook_url=config.webhook_url)
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load the models and open the database once per job process, before any job arrives."""
+    from bot.pipeline.models import load_models
+
+    proc.userdata["models"] = load_models()
+    proc.userdata["database"] = Database.from_config()
+
+
+class _Admission:
+    """The main process's database handle, used to refuse jobs while the database is down."""
+
+    database: Database | None = None
+
+
+async def on_request(request: JobRequest) -> None:
+    """Accept a dispatch only while the database answers: a call we cannot store is a call lost."""
+    database = _Admission.database
+    if database is not None:
+        try:
+            await asyncio.to_thread(database.check)
+        except DatabaseUnavailable as exc:
+            logger.error("rejecting the job for room %r: %s", request.room.name, exc)
+            await request.reject()
+            return
+    await request.accept(name=AGENT_NAME)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """One job = one call: analyse every participant until the call is over, then summarise."""
+    from bot.pipeline.session import CallSession
+
+    metadata, record = metadata_for_job(ctx.job.metadata)
+    if metadata is None:
+        logger.error(
+            "dispatch metadata for room %r is invalid (%s); analysing anyway",
+            ctx.job.room.name,
+            record["error"],
+        )
+    settings = JobSettings.from_env(metadata.host_identity if metadata else None)
+    session = await CallSession.open(
+        models=ctx.proc.userdata["models"],
+        database=ctx.proc.userdata["database"],
+        room=ctx.job.room.name,
+        source="livekit",
+        metadata=record,
+        config=settings.pipeline,
+    )
+    call = RoomCall(ctx.room, session, settings.room, webhook_url=settings.webhook_url)
+
+    async def finish_on_shutdown(reason: str) -> None:
+        # Worker drained, room deleted, job killed by the server: whoever comes first finishes.
+        logger.info("job shutting down (%s)", reason)
+        await call.finish(CallEnd.SHUTDOWN)
+
+    ctx.add_shutdown_callback(finish_on_shutdown)
+    await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_ALL)
+    outcome = await call.run()
+    ctx.shutdown(reason=str(outcome.reason))
+
+
+def build_server(*, port: int | None = None) -> AgentServer:
+    """The AgentServer with our permissions, prewarm and entrypoint (agent name "emotion-bot")."""
+    kwargs = {"port": port} if port is not None else {}
+    server = AgentServer(
+        setup_fnc=prewarm,
+        permissions=PERMISSIONS,
+        shutdown_process_timeout=SHUTDOWN_PROCESS_TIMEOUT_S,
+        **kwargs,
+    )
+    server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=on_request)
+    return server
+
+
+def run_worker(
+    mode: Literal["dev", "start"], *, database: Database, port: int | None, log_level: str
+) -> None:
+    """Run until SIGINT/SIGTERM (the SDK drains active jobs first). `database` was checked by the caller."""
+    from livekit.agents.cli import proto
+    from livekit.agents.cli.cli import _run_worker
+
+    _Admission.database = database
+    server = build_server(port=port)
+    sender = _WebhookSender(database)
+    server.on("worker_started", sender.start)
+    try:
+        _run_worker(server, proto.CliArgs(log_level=log_level, dev=mode == "dev", log_format="text"))
+    finally:
+        sender.stop()
+
+
+class _WebhookSender:
+    """Runs the outbox sender in the worker's main process, so summaries leave without a second
+    service. Without a signing secret nothing is sent (summaries wait in the outbox)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        from bot.delivery.config import DeliveryConfig
+        from bot.delivery.deliverer import Deliverer
+
+        try:
+            config = DeliveryConfig.from_env()
+        except ValueError as exc:
+            logger.warning("webhooks are not sent by this worker: %s", exc)
+            return
+        self._stop = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(Deliverer(self._database, config).run(self._stop))
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
