@@ -12,16 +12,19 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from bot.pipeline.analyser import ParticipantAnalyser
 from bot.pipeline.config import PipelineConfig
 from bot.pipeline.models import Models
 from storage.db import Database
+from storage.models import utcnow
 from storage.records import FusedPoint, Observation
 from storage.repository import (
     create_call,
-    finish_call,
     mark_not_analysed,
     mark_participant_left,
     upsert_participant,
@@ -68,7 +71,7 @@ class CallSession:
         self._db_latencies: deque[float] = deque(maxlen=20_000)
         self._finish_lock = asyncio.Lock()
         self._summary: dict[str, Any] | None = None
-        self._opened = time.monotonic()
+        self.started_at = utcnow()
 
     @classmethod
     async def open(
@@ -83,7 +86,10 @@ class CallSession:
     ) -> CallSession:
         """Create the call row (status active) and start its writer."""
         metadata = dict(metadata or {})
-        call_id = await asyncio.to_thread(create_call, database, room=room, source=source, metadata=metadata)
+        started_at = utcnow()
+        call_id = await asyncio.to_thread(
+            create_call, database, room=room, source=source, metadata=metadata, started_at=started_at
+        )
         session = cls(
             models=models,
             database=database,
@@ -93,6 +99,7 @@ class CallSession:
             metadata=metadata,
             config=config or PipelineConfig(),
         )
+        session.started_at = started_at
         session._writer.start()
         log.info("call %s opened (room %r, source %s)", call_id, room, source)
         return session
@@ -170,10 +177,13 @@ class CallSession:
 
     # -- finishing ------------------------------------------------------------------------------
 
-    async def finish(self, *, partial: bool = False, webhook_url: str | None = None) -> dict[str, Any]:
+    async def finish(
+        self, *, partial: bool = False, webhook_url: str | None = None, ended_at: datetime | None = None
+    ) -> dict[str, Any]:
         """Drain every participant, write everything, build and store the summary; returns it.
 
-        `partial` marks a call that ended abnormally. The summary webhook is queued in the outbox in
+        `partial` marks a call that ended abnormally; `ended_at` defaults to now (a recorded file
+        passes start + its duration). The summary webhook is queued in the outbox in
         the same transaction when a URL is known (the call's metadata `webhook_url`, else
         `webhook_url`). Idempotent: later calls return the stored summary.
         """
@@ -184,7 +194,7 @@ class CallSession:
                 await analyser.aclose()
             await asyncio.gather(*self._registrations.values(), return_exceptions=True)
             await self._writer.aclose()
-            self._summary = await asyncio.to_thread(self._store_summary, partial, webhook_url)
+            self._summary = await asyncio.to_thread(self._store_summary, partial, webhook_url, ended_at)
             log.info(
                 "call %s finished (%s): %s",
                 self.call_id,
@@ -193,22 +203,20 @@ class CallSession:
             )
             return self._summary
 
-    def _store_summary(self, partial: bool, webhook_url: str | None) -> dict[str, Any]:
+    def _store_summary(
+        self, partial: bool, webhook_url: str | None, ended_at: datetime | None
+    ) -> dict[str, Any]:
         from bot.delivery.outbox import summary_enqueuer
-        from bot.summary import build_summary
+        from bot.summary import finalize_call
 
-        status = "partial" if partial else "finished"
-        summary = build_summary(self._db, self.call_id, status=status)
-        finish_call(
-            self._db,
-            self.call_id,
-            status=status,
-            summary=summary,
-            extra=summary_enqueuer(
+        def enqueue_webhook(session: Session, summary: dict[str, Any]) -> None:
+            summary_enqueuer(
                 summary, call_id=self.call_id, call_metadata=self.metadata, default_url=webhook_url
-            ),
+            )(session)
+
+        return finalize_call(
+            self._db, self.call_id, partial=partial, ended_at=ended_at, extra=enqueue_webhook
         )
-        return summary
 
     @property
     def finished(self) -> bool:

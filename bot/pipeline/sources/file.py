@@ -9,8 +9,10 @@ ends early (truncated) stops the walk and the report says where, so what could b
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,17 +197,60 @@ def decode(info: MediaInfo, *, video_fps: float, report: DecodeReport) -> Iterat
                     continue
                 if audio_t is None or abs(t - audio_t) > AUDIO_GAP_TOLERANCE_S:
                     audio_t = t  # first audio, or a gap in the file: re-anchor the clock
-                for out in resampler.resample(frame):
-                    pcm = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
-                    yield AudioSample(pcm, audio_t)
-                    audio_t += len(pcm) / SAMPLE_RATE
-                    report.audio_s += len(pcm) / SAMPLE_RATE
+                for sample in _resampled(resampler, frame, audio_t):
+                    audio_t += len(sample.pcm) / SAMPLE_RATE
+                    report.audio_s += len(sample.pcm) / SAMPLE_RATE
+                    yield sample
         if audio_t is not None:
-            for out in resampler.resample(None):
-                pcm = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
-                yield AudioSample(pcm, audio_t)
-                audio_t += len(pcm) / SAMPLE_RATE
-                report.audio_s += len(pcm) / SAMPLE_RATE
+            for sample in _resampled(resampler, None, audio_t):  # the resampler's buffered tail
+                audio_t += len(sample.pcm) / SAMPLE_RATE
+                report.audio_s += len(sample.pcm) / SAMPLE_RATE
+                yield sample
+
+
+def _resampled(resampler: av.AudioResampler, frame: av.AudioFrame | None, t: float) -> Iterator[AudioSample]:
+    for out in resampler.resample(frame):
+        pcm = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+        yield AudioSample(pcm, t)
+        t += len(pcm) / SAMPLE_RATE
+
+
+_END = object()
+
+
+async def stream(
+    info: MediaInfo, *, video_fps: float, report: DecodeReport, max_pending: int = 32
+) -> AsyncIterator[VideoSample | AudioSample]:
+    """`decode` on a worker thread, as an async iterator. At most `max_pending` decoded items wait
+    (the decoder pauses when the analyser is behind), so memory stays flat on long files."""
+    loop = asyncio.get_running_loop()
+    items: asyncio.Queue[object] = asyncio.Queue(max_pending)
+    stop = threading.Event()
+
+    def produce() -> None:
+        outcome: object = _END
+        try:
+            for item in decode(info, video_fps=video_fps, report=report):
+                if stop.is_set():
+                    return
+                asyncio.run_coroutine_threadsafe(items.put(item), loop).result()
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            outcome = exc
+        if not stop.is_set():
+            asyncio.run_coroutine_threadsafe(items.put(outcome), loop).result()
+
+    producer = loop.run_in_executor(None, produce)
+    try:
+        while (item := await items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while not producer.done():  # unblock a producer waiting for room, then let it see `stop`
+            while not items.empty():
+                items.get_nowait()
+            await asyncio.sleep(0.01)
 
 
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:

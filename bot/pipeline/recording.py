@@ -1,0 +1,127 @@
+"""Analyse one recorded file end to end: probe, open a call, feed the analyser, finish, deliver.
+
+Shared by `emotion-bot analyze` and `emotion-bot demo`. The file is probed before anything is
+stored, so a file that cannot be read leaves no call behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tqdm import tqdm
+
+from bot.pipeline.config import PipelineConfig
+from bot.pipeline.models import Models
+from bot.pipeline.session import CallSession
+from bot.pipeline.sources.file import DecodeReport, MediaInfo, VideoSample, stream
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# Files shorter than this analyse too fast for a progress bar to help.
+PROGRESS_MIN_S = 60.0
+
+
+@dataclass
+class RecordingResult:
+    """The stored summary plus what a user should be told about how the file was read."""
+
+    summary: dict[str, Any]
+    stats: dict[str, Any]
+    report: DecodeReport
+    wall_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def observations(self) -> int:
+        return int(self.stats["observations"])
+
+
+async def analyse_recording(
+    info: MediaInfo,
+    *,
+    models: Models,
+    database: Database,
+    participant: str,
+    config: PipelineConfig | None = None,
+    webhook_url: str | None = None,
+    progress: bool = True,
+) -> RecordingResult:
+    """Analyse a probed file as a call with one participant (source "file") and store its summary."""
+    config = config or PipelineConfig(adaptive=False)
+    media_s = info.duration_s or 0.0
+    session = await CallSession.open(
+        models=models,
+        database=database,
+        room=info.path.name,
+        source="file",
+        metadata={"file": info.path.name, "media": info.describe()},
+        config=config,
+    )
+    analyser = session.participant(participant, display_name=participant)
+    report = DecodeReport()
+    started = time.perf_counter()
+    bar = tqdm(
+        total=round(media_s, 1) or None,
+        unit="s",
+        desc=f"analysing {info.path.name}",
+        file=sys.stderr,
+        disable=not progress or media_s < PROGRESS_MIN_S,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s media [{elapsed}<{remaining}]",
+    )
+    partial = False
+    try:
+        async for item in stream(info, video_fps=config.video_fps, report=report):
+            if isinstance(item, VideoSample):
+                await analyser.put_video(item.rgb, item.t)
+            else:
+                await analyser.put_audio(item.pcm, item.t)
+            bar.update(round(report.last_t, 1) - bar.n)
+    except (Exception, asyncio.CancelledError):
+        partial = True
+        raise
+    finally:
+        bar.close()
+        media_s = max(media_s, report.last_t)
+        summary = await asyncio.shield(
+            session.finish(
+                partial=partial,
+                webhook_url=webhook_url,
+                ended_at=session.started_at + timedelta(seconds=media_s),
+            )
+        )
+    wall_s = time.perf_counter() - started
+    stats = session.stats
+    result = RecordingResult(summary, stats, report, wall_s, _notes(info, report, stats, media_s, wall_s))
+    for note in result.notes:
+        log.info("%s: %s", info.path.name, note)
+    return result
+
+
+def _notes(
+    info: MediaInfo, report: DecodeReport, stats: dict[str, Any], media_s: float, wall_s: float
+) -> list[str]:
+    notes = []
+    if not info.has_video:
+        notes.append("no video stream: voice only")
+    elif stats["faces"] == 0:
+        notes.append(f"no face found in {report.sampled_frames} sampled frames")
+    if not info.has_audio:
+        notes.append("no audio stream: face only")
+    elif stats["segments"] == 0:
+        notes.append(f"no speech found in {report.audio_s:.1f} s of audio")
+    skipped = report.skipped_summary()
+    if skipped:
+        notes.append(skipped)
+    if wall_s > 0 and media_s > 0:
+        speed = media_s / wall_s
+        notes.append(f"analysed {media_s:.1f} s of media in {wall_s:.1f} s ({speed:.1f}x real time)")
+        if speed < 1.0:
+            log.warning("analysis ran slower than real time (%.2fx) on this machine", speed)
+    return notes
