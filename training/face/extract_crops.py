@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,7 @@ def sample_frames(path: Path, fps: float, max_frames: int) -> Iterator[tuple[int
             taken += 1
             if taken >= max_frames:
                 return
-            next_t = t + 1.0 / fps
+            next_t = (math.floor(t * fps + 1e-6) + 1) / fps  # on the 1/fps grid: no drift
 
 
 def extract(args: argparse.Namespace) -> dict[str, object]:
