@@ -1,4 +1,4 @@
-"""The webhook outbox table (on the shared declarative Base): one row per webhook message.
+"""Tables of the delivery part (on the shared declarative Base): the webhook outbox and live alerts.
 
 A row is inserted in the same transaction that finalises a call (or records an alert), so a message
 exists if and only if its event happened. Senders claim due rows with a short lease (`locked_until`)
@@ -8,8 +8,9 @@ so several sender processes never send the same message at the same time.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, BigIntPK, utcnow
@@ -51,3 +52,21 @@ class WebhookMessageRow(Base):
         Index(None, "status", "next_attempt_at"),
         Index(None, "call_id"),
     )
+
+
+class CallAlertRow(Base):
+    """An alert raised during a call (e.g. a participant angry for 10 s). Sent as a `call.alert` webhook
+    and listed again in the call's summary webhook and reports. Derived data: purged with observations."""
+
+    __tablename__ = "call_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    participant_identity: Mapped[str] = mapped_column(String(255))
+    rule: Mapped[str] = mapped_column(String(64))
+    t_start: Mapped[float] = mapped_column(Float)  # seconds since call start: the episode began
+    t_detected: Mapped[float] = mapped_column(Float)  # the rule's condition was met
+    payload: Mapped[dict[str, Any]]  # the webhook `data` of the alert
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index(None, "call_id"),)

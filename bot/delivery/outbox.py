@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import utcnow
-from storage.outbox_models import WebhookMessageRow
+from storage.outbox_models import CallAlertRow, WebhookMessageRow
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +79,26 @@ def summary_enqueuer(
     first_delay_s: float = 0.0,
 ) -> Callable[[Session], None]:
     """The `extra` callable for `storage.repository.finish_call`: enqueue the summary webhook in the
-    transaction that finalises the call, so a finished call always has its message and vice versa."""
+    transaction that finalises the call, so a finished call always has its message and vice versa.
+
+    The webhook's `data` is the summary plus `alerts`: the live alerts raised during the call.
+    """
     url = resolve_url(call_metadata, default_url)
 
     def write(session: Session) -> None:
         if url is None:
             log.info("call %s: no webhook URL configured; summary stored, not sent", call_id)
             return
-        enqueue(
-            session, event_type=SUMMARY_EVENT, data=summary, url=url, call_id=call_id, delay_s=first_delay_s
-        )
+        data = {**summary, "alerts": call_alerts(session, call_id)}
+        enqueue(session, event_type=SUMMARY_EVENT, data=data, url=url, call_id=call_id, delay_s=first_delay_s)
 
     return write
+
+
+def call_alerts(session: Session, call_id: str) -> list[dict[str, Any]]:
+    """The alerts raised during a call, in the order they were detected."""
+    query = select(CallAlertRow.payload).where(CallAlertRow.call_id == call_id)
+    return list(session.scalars(query.order_by(CallAlertRow.t_detected, CallAlertRow.id)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Webhook outbox: one row per webhook message, leased by senders.
+"""Webhook outbox (one row per webhook message, leased by senders) and live call alerts.
 
 Revision ID: 0002
 Revises: 0001
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0002"
 down_revision = "0001"
@@ -18,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def _timestamp(name: str, nullable: bool = False) -> sa.Column:
@@ -57,6 +59,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_webhook_outbox_call_id", "webhook_outbox", ["call_id"])
 
+    op.create_table(
+        "call_alerts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("call_id", sa.String(36), nullable=False),
+        sa.Column("participant_identity", sa.String(255), nullable=False),
+        sa.Column("rule", sa.String(64), nullable=False),
+        sa.Column("t_start", sa.Float(), nullable=False),
+        sa.Column("t_detected", sa.Float(), nullable=False),
+        sa.Column("payload", JSON, nullable=False),
+        _timestamp("created_at"),
+        sa.PrimaryKeyConstraint("id", name="pk_call_alerts"),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name="fk_call_alerts_call_id_calls", ondelete="CASCADE"
+        ),
+    )
+    op.create_index("ix_call_alerts_call_id", "call_alerts", ["call_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("call_alerts")
     op.drop_table("webhook_outbox")
