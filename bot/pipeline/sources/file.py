@@ -30,6 +30,8 @@ MAX_FRAME_SIDE = 1280
 # How many packets probe reads looking for a first decodable frame of each stream.
 PROBE_PACKETS = 400
 AUDIO_GAP_TOLERANCE_S = 0.5
+# FFmpeg demuxers that "read" plain text (as ANSI art video): such a file is not a recording.
+TEXT_DEMUXERS = frozenset({"tty"})
 
 
 class MediaError(Exception):
@@ -113,6 +115,8 @@ def probe(path: Path | str) -> MediaInfo:
     """Open the file and decode a first frame of each stream; MediaError when nothing is usable."""
     path = Path(path)
     with _open(path) as container:
+        if container.format.name in TEXT_DEMUXERS:
+            raise MediaError(f"{path}: a text file, not an audio/video recording")
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:

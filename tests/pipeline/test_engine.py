@@ -1,0 +1,54 @@
+"""The shared inference engine: batching across participants, results equal to direct model calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from bot.pipeline.demo_media import blank_frame, face_frame, speech
+from bot.pipeline.engine import InferenceEngine
+from emotion_models.face.align import align_face
+
+
+@pytest.fixture
+def engine(models):
+    engine = InferenceEngine(models, max_batch=4, max_wait_s=0.2)
+    yield engine
+    engine.close()
+
+
+async def test_jobs_from_many_participants_share_one_classifier_call(engine, models):
+    frames = [face_frame(t, phase=i) for i, t in enumerate(np.linspace(0, 5, 4))]
+    results = await asyncio.gather(*(engine.faces(frame) for frame in frames))
+    assert engine.batches == 1 and engine.largest_batch == 4 and engine.face_crops == 4
+    for frame, faces in zip(frames, results, strict=True):
+        assert len(faces) == 1
+        box = models.face_detector.detect(frame)[0]
+        crop = align_face(frame, box, size=models.face_classifier.input_size)
+        direct = models.face_classifier.predict_batch([crop])[0]
+        np.testing.assert_allclose(faces[0].probabilities, direct, atol=1e-5)
+        assert faces[0].probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+async def test_batches_are_capped_and_frames_without_faces_return_empty(engine):
+    jobs = [engine.faces(face_frame(0.0) if i % 2 else blank_frame()) for i in range(10)]
+    results = await asyncio.gather(*jobs)
+    assert engine.largest_batch == 4 and engine.batches >= 3
+    assert [len(r) for r in results] == [0, 1] * 5
+
+
+async def test_voice_and_face_jobs_batch_together(engine, models):
+    wave = speech()[16000:48000]
+    _face, probs = await asyncio.gather(engine.faces(face_frame(1.0)), engine.voice(wave))
+    assert engine.batches == 1
+    np.testing.assert_allclose(probs, models.voice_classifier.predict_batch([wave])[0], atol=1e-5)
+
+
+async def test_a_bad_frame_fails_only_its_own_job(engine):
+    good = engine.faces(face_frame(0.0))
+    bad = engine.faces(np.zeros((10, 10), np.uint8))
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert len(results[0]) == 1
+    assert isinstance(results[1], ValueError)
