@@ -1,14 +1,17 @@
 """Publish a media file through real LiveKit local tracks, at the file's own pace.
 
-Decoding (PyAV) runs in a dedicated thread per file so that ten participants never compete for the
-event loop's small default executor; a bounded hand-over queue makes the decoder wait rather than
-run ahead. The file is looped until the requested duration is reached.
+Decoding is the pipeline's own file decoder (`bot.pipeline.sources.file.decode`); this module
+only paces its output into an `rtc.VideoSource` / `rtc.AudioSource`, like a meeting client would.
+Each file decodes in a dedicated thread (not the event loop's small default executor, which the
+bot's frame conversions use), handing over through a bounded queue so the decoder never runs
+ahead. The file is looped until the requested duration.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -16,67 +19,46 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-import numpy as np
 from livekit import rtc
+
+from bot.pipeline.sources.file import (
+    SAMPLE_RATE,
+    AudioSample,
+    DecodeReport,
+    MediaInfo,
+    VideoSample,
+    decode,
+    probe,
+)
 
 logger = logging.getLogger(__name__)
 
-PUBLISH_SAMPLE_RATE = 48_000  # what a WebRTC client sends; the bot's AudioStream resamples to 16 kHz
-MAX_WIDTH = 640  # typical per-participant video in a meeting; larger files are scaled down
+DEFAULT_PUBLISH_FPS = 15.0  # what LiveKit clients often send per participant on a busy call
 _HANDOVER_ITEMS = 16
-
-
-class MediaFileError(RuntimeError):
-    """A file that cannot be opened or holds neither audio nor video."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Video:
-    t: float
-    frame: rtc.VideoFrame
-
-
-@dataclass(frozen=True, slots=True)
-class _Audio:
-    t: float
-    frame: rtc.AudioFrame
-
-
-@dataclass(frozen=True, slots=True)
-class MediaInfo:
-    has_video: bool
-    has_audio: bool
-    width: int
-    height: int
-
-
-def probe(path: Path) -> MediaInfo:
-    """Which streams a file has (and the size its video will be published at)."""
-    try:
-        with av.open(str(path)) as container:
-            video = container.streams.video[0] if container.streams.video else None
-            has_audio = bool(container.streams.audio)
-            width, height = (video.codec_context.width, video.codec_context.height) if video else (0, 0)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaFileError(f"{path}: cannot open ({exc})") from exc
-    if video is None and not has_audio:
-        raise MediaFileError(f"{path}: no audio or video stream")
-    if width > MAX_WIDTH:
-        width, height = MAX_WIDTH, round(height * MAX_WIDTH / width / 2) * 2
-    return MediaInfo(video is not None, has_audio, width, height)
 
 
 @dataclass(slots=True)
 class PublisherStats:
     video_frames: int = 0
-    audio_seconds: float = 0.0
+    audio_s: float = 0.0
     loops: int = 0
     error: str | None = None
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "video_frames": self.video_frames,
+            "audio_s": round(self.audio_s, 2),
+            "loops": self.loops,
+            "error": self.error,
+        }
+
 
 class FilePublisher:
-    """Feeds one file into a VideoSource and/or AudioSource in real time until `duration_s`."""
+    """Feeds one file into a VideoSource and/or AudioSource in real time.
+
+    `probe` runs in the constructor, so an unreadable file raises `MediaError` before anything is
+    published. Decode errors later on end this publisher only (`run` raises, `stats.error` says why).
+    """
 
     def __init__(
         self,
@@ -85,21 +67,22 @@ class FilePublisher:
         video: bool,
         audio: bool,
         duration_s: float | None,
-        max_fps: float | None = None,
+        fps: float = DEFAULT_PUBLISH_FPS,
     ) -> None:
-        self.path = path
-        self.info = probe(path)
+        self.info: MediaInfo = probe(path)
         self.send_video = video and self.info.has_video
         self.send_audio = audio and self.info.has_audio
         self.duration_s = duration_s
-        self.max_fps = max_fps
+        self.fps = fps
         self.stats = PublisherStats()
-        self.video_source = rtc.VideoSource(self.info.width, self.info.height) if self.send_video else None
-        self.audio_source = rtc.AudioSource(PUBLISH_SAMPLE_RATE, 1) if self.send_audio else None
+        self.video_source = (
+            rtc.VideoSource(self.info.width or 0, self.info.height or 0) if self.send_video else None
+        )
+        self.audio_source = rtc.AudioSource(SAMPLE_RATE, 1) if self.send_audio else None
         self._stop = threading.Event()
 
     def tracks(self, name: str) -> list[tuple[rtc.Track, rtc.TrackSource.ValueType]]:
-        """The local tracks to publish, with the source a browser would give them."""
+        """The local tracks to publish, with the sources a browser would give them."""
         tracks: list[tuple[rtc.Track, rtc.TrackSource.ValueType]] = []
         if self.video_source is not None:
             video = rtc.LocalVideoTrack.create_video_track(f"{name}-camera", self.video_source)
@@ -110,25 +93,28 @@ class FilePublisher:
         return tracks
 
     async def run(self) -> None:
-        """Publish until the duration is reached or the file ends (no duration). Raises on decode errors."""
+        """Publish until the duration is reached (or the file ends, without a duration)."""
         loop = asyncio.get_running_loop()
-        handover: asyncio.Queue[_Video | _Audio | BaseException | None] = asyncio.Queue(_HANDOVER_ITEMS)
+        handover: asyncio.Queue[VideoSample | AudioSample | BaseException | None] = asyncio.Queue(
+            _HANDOVER_ITEMS
+        )
 
-        def deliver(item: _Video | _Audio | BaseException | None) -> None:
-            asyncio.run_coroutine_threadsafe(handover.put(item), loop).result()
+        def hand_over(item: VideoSample | AudioSample | BaseException | None) -> None:
+            if not self._stop.is_set():
+                asyncio.run_coroutine_threadsafe(handover.put(item), loop).result()
 
         def decode_all() -> None:
             try:
                 for item in self._decode_looped():
                     if self._stop.is_set():
-                        break
-                    deliver(item)
+                        return
+                    hand_over(item)
             except BaseException as exc:  # handed to the event loop, raised there
-                deliver(exc)
+                hand_over(exc)
                 return
-            deliver(None)
+            hand_over(None)
 
-        thread = threading.Thread(target=decode_all, name=f"decode {self.path.name}", daemon=True)
+        thread = threading.Thread(target=decode_all, name=f"decode {self.info.path.name}", daemon=True)
         thread.start()
         start = time.monotonic()
         try:
@@ -139,14 +125,7 @@ class FilePublisher:
                 delay = start + item.t - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if isinstance(item, _Video):
-                    assert self.video_source is not None
-                    self.video_source.capture_frame(item.frame)
-                    self.stats.video_frames += 1
-                else:
-                    assert self.audio_source is not None
-                    await self.audio_source.capture_frame(item.frame)
-                    self.stats.audio_seconds += item.frame.duration
+                await self._capture(item)
         finally:
             self._stop.set()
             with contextlib.suppress(asyncio.QueueEmpty):
@@ -160,54 +139,36 @@ class FilePublisher:
         if self.video_source is not None:
             await self.video_source.aclose()
 
-    # -- decoding (runs in the decoder thread) ---------------------------------------------------
+    async def _capture(self, item: VideoSample | AudioSample) -> None:
+        if isinstance(item, VideoSample):
+            assert self.video_source is not None
+            height, width, _ = item.rgb.shape
+            frame = rtc.VideoFrame(width, height, rtc.VideoBufferType.RGB24, item.rgb.tobytes())
+            self.video_source.capture_frame(frame)
+            self.stats.video_frames += 1
+        else:
+            assert self.audio_source is not None
+            samples = len(item.pcm)
+            await self.audio_source.capture_frame(rtc.AudioFrame(item.pcm.tobytes(), SAMPLE_RATE, 1, samples))
+            self.stats.audio_s += samples / SAMPLE_RATE
 
-    def _decode_looped(self) -> Iterator[_Video | _Audio]:
+    def _decode_looped(self) -> Iterator[VideoSample | AudioSample]:
+        """The samples of the streams we send, shifted by one file length per loop."""
+        wanted = dataclasses.replace(self.info, has_video=self.send_video, has_audio=self.send_audio)
         offset = 0.0
         while True:
-            end = offset
-            for item in self._decode_once(offset):
-                if self.duration_s is not None and item.t >= self.duration_s:
+            report = DecodeReport()
+            for item in decode(wanted, video_fps=self.fps, report=report):
+                t = offset + item.t
+                if self.duration_s is not None and t >= self.duration_s:
                     return
-                end = max(end, item.t)
-                yield item
-            if self.duration_s is None or end <= offset:
-                return  # played once, or an empty file: nothing to loop
+                yield VideoSample(item.rgb, t) if isinstance(item, VideoSample) else AudioSample(item.pcm, t)
+            if report.stopped_early:
+                name = self.info.path.name
+                raise RuntimeError(
+                    f"{name}: decoding stopped at {report.last_t:.1f} s: {report.stopped_early}"
+                )
+            if self.duration_s is None or report.last_t <= 0:
+                return
             self.stats.loops += 1
-            offset = end + 1.0 / 30
-
-    def _decode_once(self, offset: float) -> Iterator[_Video | _Audio]:
-        with av.open(str(self.path)) as container:
-            streams = []
-            if self.send_video:
-                streams.append(container.streams.video[0])
-            if self.send_audio:
-                streams.append(container.streams.audio[0])
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=PUBLISH_SAMPLE_RATE)
-            min_interval = 1.0 / self.max_fps if self.max_fps else 0.0
-            last_video = -float("inf")
-            first_t: float | None = None
-            for packet in container.demux(streams):
-                for frame in packet.decode():
-                    if frame.time is None:
-                        continue
-                    if first_t is None:
-                        first_t = frame.time
-                    t = offset + frame.time - first_t
-                    if isinstance(frame, av.VideoFrame):
-                        if t - last_video < min_interval:
-                            continue
-                        last_video = t
-                        yield _Video(t, self._video_frame(frame))
-                    else:
-                        for chunk in resampler.resample(frame):
-                            yield _Audio(t, _audio_frame(chunk))
-
-    def _video_frame(self, frame: av.VideoFrame) -> rtc.VideoFrame:
-        rgba = frame.to_ndarray(format="rgba", width=self.info.width, height=self.info.height)
-        return rtc.VideoFrame(self.info.width, self.info.height, rtc.VideoBufferType.RGBA, rgba.tobytes())
-
-
-def _audio_frame(chunk: av.AudioFrame) -> rtc.AudioFrame:
-    pcm = np.ascontiguousarray(chunk.to_ndarray().reshape(-1), dtype=np.int16)
-    return rtc.AudioFrame(pcm.tobytes(), PUBLISH_SAMPLE_RATE, 1, len(pcm))
+            offset += report.last_t + 1.0 / self.fps

@@ -1,0 +1,195 @@
+"""`emotion-bot simulate --participant ID=PATH[:sip] ...`: a LiveKit call without a server.
+
+Each file is published through real livekit rtc local tracks, at its own pace, into a simulated
+room that the worker's own room handling analyses. Prints the summary (or, with --json, one JSON
+object with the summary and the run's stats: observations per participant, drops, frame-to-database
+p95 latency, memory). Exit codes: 0 done; 2 usage/configuration; 3 no participant file readable;
+4 database unavailable; 5 models missing; 6 the summary webhook was not delivered (it stays queued).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+EXIT_USAGE, EXIT_UNREADABLE, EXIT_DATABASE, EXIT_MODELS, EXIT_WEBHOOK = 2, 3, 4, 5, 6
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "simulate",
+        help="run a call locally: files published through real LiveKit tracks into the bot's room handling",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--participant",
+        action="append",
+        required=True,
+        metavar="ID=PATH[:sip]",
+        help="a participant and its media file; ':sip' makes it a phone caller (audio only). Repeat.",
+    )
+    parser.add_argument("--db", help="database path or URL (default: EMOTION_BOT_DB)")
+    parser.add_argument(
+        "--webhook", metavar="URL", help="POST the summary here (signed with EMOTION_BOT_WEBHOOK_SECRET)"
+    )
+    parser.add_argument("--metadata", default="", help="dispatch metadata JSON, as for `emotion-bot invite`")
+    parser.add_argument(
+        "--duration", type=float, help="seconds to run; files loop if shorter (default: each file once)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=15.0, help="video frames per second published (default 15)"
+    )
+    parser.add_argument(
+        "--all-faces", action="store_true", help="analyse every face in a camera, not only the largest"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object: summary + stats")
+    parser.set_defaults(func=_run)
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"emotion-bot simulate: {message}", file=sys.stderr)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.commands.analyze import _delivery_config as delivery_config  # same --webhook rules
+    from bot.config import ConfigError, load_config
+    from bot.livekit.metadata import InvalidMetadataError, parse_metadata
+    from bot.livekit.simulate import ParticipantSpecError, SimulatedParticipant
+    from bot.policy.config import AnalysisPolicy, PolicyConfigError
+    from bot.policy.decide import DeploymentRefused, check_deployment
+
+    try:
+        participants = [SimulatedParticipant.parse(spec) for spec in args.participant]
+        identities = [p.identity for p in participants]
+        if len(set(identities)) != len(identities):
+            raise ParticipantSpecError("participant ids must be unique")
+        metadata = parse_metadata(args.metadata)
+        config = load_config()
+        policy = AnalysisPolicy.from_env()
+        check_deployment(policy)
+        delivery = delivery_config(args.webhook)
+        if (args.duration is not None and args.duration <= 0) or args.fps <= 0:
+            raise ValueError("--duration and --fps must be positive")
+    except (ParticipantSpecError, InvalidMetadataError, ConfigError, PolicyConfigError, ValueError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except DeploymentRefused as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    database = _open_database(args.db)
+    if isinstance(database, int):
+        return database
+    try:
+        from bot.pipeline.models import load_models
+
+        models = load_models()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return _fail(EXIT_MODELS, f"cannot load the models: {exc}")
+    try:
+        return asyncio.run(
+            _simulate(args, participants, metadata, config, policy, delivery, models, database)
+        )
+    finally:
+        models.close()
+        database.dispose()
+
+
+async def _simulate(
+    args: argparse.Namespace,
+    participants: list[Any],
+    metadata: Any,
+    config: Any,
+    policy: Any,
+    delivery: Any,
+    models: Any,
+    database: Any,
+) -> int:
+    from bot.livekit.room import RoomOptions
+    from bot.livekit.simulate import NothingToSimulateError, simulate_call
+    from bot.pipeline.config import PipelineConfig
+    from bot.summary import format_summary_text
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C ends the call and still summarises
+    options = RoomOptions(
+        empty_grace_s=0.0,  # participants leave when their file ends: then the call is over
+        no_show_timeout_s=30.0,
+        phone_numbers="full" if config.store_phone_numbers else "masked",
+        video_max_fps=None,
+        host_identity=metadata.host_identity,
+        policy=policy,
+    )
+    webhook_url = delivery.default_url if delivery else config.webhook_url
+    try:
+        result = await simulate_call(
+            participants,
+            models=models,
+            database=database,
+            duration_s=args.duration,
+            config=PipelineConfig(all_faces=args.all_faces),
+            options=options,
+            metadata=metadata.as_record(),
+            webhook_url=webhook_url,
+            publish_fps=args.fps,
+            stop=stop,
+        )
+    except NothingToSimulateError as exc:
+        return _fail(EXIT_UNREADABLE, f"nothing to simulate: {exc}")
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    webhook = await _deliver(database, delivery, result.stats["call_id"]) if delivery else None
+    code = 0
+    if webhook is not None and not webhook["delivered"]:
+        code = EXIT_WEBHOOK
+    if args.json:
+        print(json.dumps({"summary": result.outcome.summary, "stats": result.stats, "webhook": webhook}))
+    else:
+        print(format_summary_text(result.outcome.summary))
+        for identity, error in result.stats["errors"].items():
+            print(f"participant {identity}: {error}")
+        if webhook is not None:
+            state = "delivered" if webhook["delivered"] else "NOT delivered (kept in the outbox)"
+            print(f"webhook {state}: {webhook}")
+    return code
+
+
+def _open_database(url: str | None) -> Any:
+    from storage.db import Database, DatabaseUnavailable
+
+    try:
+        database = Database.from_config(url)
+        if database.dialect == "sqlite":
+            database.upgrade()  # a local file: create or migrate the schema on first use
+        database.check()
+    except ValueError as exc:
+        return _fail(EXIT_USAGE, f"database: {exc}")
+    except DatabaseUnavailable as exc:
+        return _fail(EXIT_DATABASE, str(exc))
+    except Exception as exc:  # a SQLite path in a read-only place, a locked file...
+        return _fail(EXIT_DATABASE, f"database: {exc}")
+    return database
+
+
+async def _deliver(database: Any, delivery: Any, call_id: str) -> dict[str, Any]:
+    """One delivery pass (the summary was queued in the outbox when the call finished)."""
+    from bot.delivery.deliverer import Deliverer
+    from bot.delivery.outbox import list_messages
+
+    counts = await Deliverer(database, delivery).deliver_due()
+    messages = [
+        m for m in await asyncio.to_thread(list_messages, database, limit=1000) if m.call_id == call_id
+    ]
+    if not messages:
+        return {"delivered": False, "messages": 0, "error": "no webhook message was queued"}
+    return {
+        "delivered": all(m.status == "delivered" for m in messages),
+        "messages": len(messages),
+        "status_code": messages[0].last_status_code,
+        "error": messages[0].last_error,
+        "outcomes": dict(counts),
+    }
