@@ -3,6 +3,7 @@ against the torch model it came from."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _write_dataset(root: Path, per_label: int, seed: int) -> None:
 @pytest.mark.slow
 def test_one_epoch_exports_onnx_matching_torch(tmp_path):
     torch = pytest.importorskip("torch")
-    from training.face import train
+    from training.face import model_card, train
     from training.face.net import FaceEmotionInference, FaceEmotionNet
 
     _write_dataset(tmp_path / "train", per_label=6, seed=0)
@@ -61,3 +62,11 @@ def test_one_epoch_exports_onnx_matching_torch(tmp_path):
     with torch.no_grad():
         torch_probs = reference(torch.from_numpy(crops).float().unsqueeze(1)).numpy()
     np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
+
+    card = tmp_path / "card.md"
+    model_card.main(
+        ["--metrics", str(out / "metrics.json"), "--onnx", str(out / "face_emotion.onnx"), "--out", str(card)]
+    )
+    text = card.read_text()
+    assert hashlib.sha256((out / "face_emotion.onnx").read_bytes()).hexdigest() in text
+    assert "confusion matrix" in text and "--epochs 1" in text and "not** met" in text
