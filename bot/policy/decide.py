@@ -54,7 +54,16 @@ class Decision:
 
     @property
     def text(self) -> str | None:
-        return None if self.reason is None else REASON_TEXT.get(self.reason.split(":")[0], self.reason)
+        return None if self.reason is None else reason_text(self.reason)
+
+
+def reason_text(reason: str) -> str:
+    """A stored reason code ("role_not_analysed:agent") as a sentence; unknown reasons as they are."""
+    code, _, detail = reason.partition(":")
+    text = REASON_TEXT.get(code)
+    if text is None:
+        return reason
+    return f"{text} ({detail})" if detail else text
 
 
 def role_of(info: ParticipantInfo, policy: AnalysisPolicy) -> str | None:

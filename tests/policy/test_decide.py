@@ -14,6 +14,7 @@ from bot.policy.decide import (
     check_deployment,
     decide,
     opt_out_requested,
+    reason_text,
 )
 
 ALL = AnalysisPolicy(mode="all")
@@ -41,7 +42,8 @@ def test_roles_mode_only_listed_roles_from_explicit_role_or_attribute() -> None:
     staff = decide(person(role="agent"), ROLES)
     assert (staff.analyse, staff.reason) == (False, "role_not_analysed:agent")
     assert decide(person(), ROLES).reason == "role_not_analysed:none"
-    assert staff.text == "the policy does not analyse this role"
+    assert staff.text == "the policy does not analyse this role (agent)"
+    assert reason_text("opted out in chat") == "opted out in chat"  # free text passes through
 
 
 @pytest.mark.parametrize(
