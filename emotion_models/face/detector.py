@@ -34,7 +34,7 @@ MERGE_IOU = 0.3
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on an ndarray field is ambiguous: compare boxes by identity
 class FaceBox:
     """One detected face in frame pixel coordinates.
 
@@ -124,6 +124,7 @@ class FaceDetector:
         for det in self._detector.detect(image).detections:
             box = det.bounding_box
             kp = np.array([[k.x * w + x0, k.y * h + y0] for k in det.keypoints], dtype=np.float32)
+            kp.flags.writeable = False  # the box is frozen; so are its keypoints
             faces.append(
                 FaceBox(
                     x=float(box.origin_x + x0),
