@@ -115,4 +115,3 @@ def test_opt_out_messages() -> None:
     assert opt_out_requested("lk-chat-topic", json.dumps({"id": "1", "message": "opt-out"}).encode(), ALL)
     assert not opt_out_requested("lk.chat", b"I will not opt out", ALL)
     assert not opt_out_requested("other", b"opt out", ALL)
-
