@@ -29,6 +29,7 @@ from storage.records import FusedPoint
 log = logging.getLogger(__name__)
 
 RULES_ENV = "EMOTION_BOT_ALERT_RULES"
+ALERT_VERSION = "1.0"  # of the `call.alert` data (bot/schemas/webhook.schema.json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +220,10 @@ class AlertEngine:
 
 def alert_payload(
     alert: Alert, *, call_id: str, room: str, metadata: Mapping[str, Any], role: str | None
-) -> dict:
+) -> dict[str, Any]:
     """The `data` of a `call.alert` webhook: what happened, to whom, in which CRM record."""
     return {
+        "version": ALERT_VERSION,
         "call_id": call_id,
         "room": room,
         "metadata": {key: value for key, value in metadata.items() if key != "webhook_url"},

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from bot.delivery.alerts import store_alert
+from bot.delivery.alerts import Alert, Episode, alert_payload, store_alert
 from bot.summary import finalize_call
 from emotion_models.affect import valence_arousal
 from emotion_models.labels import LABEL_INDEX, LABELS
@@ -123,20 +123,12 @@ def seed(db: Database) -> Seeded:
     points += [fused("lee", float(t), "happy") for t in range(30)]
     asyncio.run(_write(db, worst, points, []))
     mark_not_analysed(db, worst, "lee", "opted_out", delete_stored=True)
+    alert = Alert("angry_for_10s", "kim", Episode(20.0, 10.0, "angry for 10 s"), 30.0)
+    payload = alert_payload(
+        alert, call_id=worst, room="class-D-3", metadata={"deal_id": "D-3"}, role="student"
+    )
     with db.session() as session:
-        store_alert(
-            session,
-            {
-                "call_id": worst,
-                "participant": {"identity": "kim", "role": "student"},
-                "rule": "angry_for_10s",
-                "start_s": 20.0,
-                "detected_s": 30.0,
-                "value": 10.0,
-                "description": "kim: angry for 10 s",
-            },
-            url=None,
-        )
+        store_alert(session, payload, url=None)
     finalize_call(db, worst, ended_at=worst_start + timedelta(seconds=60))
 
     other = _call(
