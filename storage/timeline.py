@@ -25,8 +25,26 @@ class CallTimeline:
     fused: dict[str, list[FusedPoint]]  # participant identity -> by t
 
 
-def _probabilities(row: object) -> tuple[float, ...]:
-    return tuple(float(getattr(row, column)) for column in PROBABILITY_COLUMNS)
+OBSERVATION_COLUMNS = (
+    ObservationRow.participant_id,
+    ObservationRow.modality,
+    ObservationRow.t_start,
+    ObservationRow.t_end,
+    ObservationRow.top_label,
+    ObservationRow.confidence,
+    ObservationRow.face_size,
+    ObservationRow.speech_level_db,
+    *(getattr(ObservationRow, column) for column in PROBABILITY_COLUMNS),
+)
+FUSED_COLUMNS = (
+    FusedPointRow.participant_id,
+    FusedPointRow.t,
+    FusedPointRow.top_label,
+    FusedPointRow.valence,
+    FusedPointRow.arousal,
+    FusedPointRow.sources,
+    *(getattr(FusedPointRow, column) for column in PROBABILITY_COLUMNS),
+)
 
 
 def load_call_timeline(db: Database, call_id: str) -> CallTimeline:
@@ -43,36 +61,31 @@ def load_call_timeline(db: Database, call_id: str) -> CallTimeline:
             )
         )
         identities = {p.id: p.identity for p in participants}
-        obs_rows = session.execute(
-            select(ObservationRow).where(ObservationRow.call_id == call_id).order_by(ObservationRow.t_start)
-        ).scalars()
-        for row in obs_rows:
-            observations[identities[row.participant_id]].append(
+        # Plain column tuples, not ORM objects: an hour-long call has tens of thousands of rows.
+        query = select(*OBSERVATION_COLUMNS).where(ObservationRow.call_id == call_id)
+        for pid, modality, t_start, t_end, top, confidence, face_size, level, *probs in session.execute(
+            query.order_by(ObservationRow.t_start)
+        ):
+            identity = identities[pid]
+            observations[identity].append(
                 Observation(
-                    participant_identity=identities[row.participant_id],
-                    modality=row.modality,  # type: ignore[arg-type]
-                    t_start=row.t_start,
-                    t_end=row.t_end,
-                    probabilities=_probabilities(row),
-                    top_label=row.top_label,
-                    confidence=row.confidence,
-                    face_size=row.face_size,
-                    speech_level_db=row.speech_level_db,
+                    identity, modality, t_start, t_end, tuple(probs), top, confidence, face_size, level
                 )
             )
-        fused_rows = session.execute(
-            select(FusedPointRow).where(FusedPointRow.call_id == call_id).order_by(FusedPointRow.t)
-        ).scalars()
-        for row in fused_rows:
-            fused[identities[row.participant_id]].append(
+        query = select(*FUSED_COLUMNS).where(FusedPointRow.call_id == call_id)
+        for pid, t, top, valence, arousal, sources, *probs in session.execute(
+            query.order_by(FusedPointRow.t)
+        ):
+            identity = identities[pid]
+            fused[identity].append(
                 FusedPoint(
-                    participant_identity=identities[row.participant_id],
-                    t=row.t,
-                    probabilities=_probabilities(row),
-                    top_label=row.top_label,
-                    valence=row.valence,
-                    arousal=row.arousal,
-                    sources=tuple(row.sources.split("+")) if row.sources else (),  # type: ignore[arg-type]
+                    identity,
+                    t,
+                    tuple(probs),
+                    top,
+                    valence,
+                    arousal,
+                    tuple(sources.split("+")) if sources else (),
                 )
             )
     return CallTimeline(

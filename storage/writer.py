@@ -141,7 +141,9 @@ class ObservationWriter:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            await self.flush()
+            # Shielded: aclose() cancels this task, and a batch already handed to the DB thread
+            # must finish (and be counted) rather than vanish from the buffer half-written.
+            await asyncio.shield(self.flush())
 
     async def flush(self) -> bool:
         """Write everything buffered now. True when the buffer was emptied (or already empty)."""

@@ -165,16 +165,22 @@ def negative_episodes(identity: str, timeline: Timeline, options: SummaryOptions
     one episode. Strength = the label's probability integrated over the seconds it was on top.
     """
     episodes: list[dict[str, Any]] = []
-    points, weights = timeline.fused, timeline.fused_weights
+    if not timeline.fused:
+        return episodes
+    t = np.array([p.t for p in timeline.fused])
+    probabilities = np.array([p.probabilities for p in timeline.fused])
+    top = np.array([LABEL_INDEX[p.top_label] for p in timeline.fused])
+    weights = timeline.fused_weights
     for label in sorted(NEGATIVE_LABELS):
         index = LABEL_INDEX[label]
-        runs = [(p.t, p.t + float(w)) for p, w in zip(points, weights, strict=True) if p.top_label == label]
+        on_top = top == index
+        runs = list(zip(t[on_top].tolist(), (t[on_top] + weights[on_top]).tolist(), strict=True))
         for start, end in merge_intervals(runs, options.episode_merge_gap_s):
             if end - start < options.episode_min_s:
                 continue
-            inside = [(p, float(w)) for p, w in zip(points, weights, strict=True) if start <= p.t < end]
-            peak_point = max(inside, key=lambda pw: pw[0].probabilities[index])[0]
-            strength = sum(p.probabilities[index] * w for p, w in inside if p.top_label == label)
+            inside = slice(*np.searchsorted(t, [start, end]))
+            label_p = probabilities[inside, index]
+            peak = int(np.argmax(label_p))
             episodes.append(
                 {
                     "identity": identity,
@@ -182,9 +188,9 @@ def negative_episodes(identity: str, timeline: Timeline, options: SummaryOptions
                     "start_s": round(start, 2),
                     "end_s": round(end, 2),
                     "duration_s": round(end - start, 2),
-                    "peak": round(float(peak_point.probabilities[index]), 4),
-                    "peak_s": round(peak_point.t, 2),
-                    "strength": round(strength, 3),
+                    "peak": round(float(label_p[peak]), 4),
+                    "peak_s": round(float(t[inside][peak]), 2),
+                    "strength": round(float((label_p * weights[inside] * on_top[inside]).sum()), 3),
                 }
             )
     return strongest(episodes, options.max_episodes)
