@@ -84,9 +84,9 @@ def _run(args: argparse.Namespace) -> int:
     if isinstance(database, int):
         return database
     try:
-        from bot.pipeline.models import load_models
+        from bot.livekit.worker import load_process_models
 
-        models = load_models()
+        models = load_process_models()
     except (OSError, ValueError, RuntimeError) as exc:
         return _fail(EXIT_MODELS, f"cannot load the models: {exc}")
     try:

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 MediaKind = Literal["video", "audio"]
 
+_EVENT_DRAIN_TIMEOUT_S = 60.0
 _CAMERA_SOURCES = (rtc.TrackSource.SOURCE_CAMERA, rtc.TrackSource.SOURCE_UNKNOWN)
 _MICROPHONE_SOURCES = (rtc.TrackSource.SOURCE_MICROPHONE, rtc.TrackSource.SOURCE_UNKNOWN)
 
@@ -112,7 +113,10 @@ class RoomAnalysis:
         self._options = options or RoomOptions()
         started = time.monotonic()
         self._clock: Clock = clock or (lambda: time.monotonic() - started)
-        self._events: asyncio.Queue[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = asyncio.Queue()
+        # Unbounded, but it carries room events (joins, tracks), never media.
+        self._events: asyncio.Queue[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]] | None] = (
+            asyncio.Queue()
+        )
         self._handlers: dict[str, Callable[..., None]] = {}
         self._event_task: asyncio.Task[None] | None = None
         self._end: asyncio.Future[CallEnd] | None = None
@@ -175,11 +179,18 @@ class RoomAnalysis:
         for topic in self._chat_topics:
             self._room.unregister_text_stream_handler(topic)
         self._chat_topics = []
-        self._cancel_timer()
         if self._event_task is not None:
-            self._event_task.cancel()
-            await asyncio.gather(self._event_task, return_exceptions=True)
+            # Events already queued (a leave in progress) are finished, not cut off halfway: the
+            # session must see every participant_left it was going to see.
+            self._events.put_nowait(None)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._event_task), _EVENT_DRAIN_TIMEOUT_S)
+            except TimeoutError:
+                logger.error("room events did not finish within %.0f s; cancelled", _EVENT_DRAIN_TIMEOUT_S)
+                self._event_task.cancel()
+                await asyncio.gather(self._event_task, return_exceptions=True)
             self._event_task = None
+        self._cancel_timer()  # the drained events may have started one
         for sid in list(self._readers):
             await self._close_reader(sid)
         for identity in sorted(self._present & set(self._analysers)):
@@ -219,8 +230,8 @@ class RoomAnalysis:
         self._events.put_nowait((handler, args))
 
     async def _process_events(self) -> None:
-        while True:
-            handler, args = await self._events.get()
+        while (event := await self._events.get()) is not None:
+            handler, args = event
             try:
                 await handler(*args)
             except Exception:

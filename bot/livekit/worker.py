@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, JobRequest, WorkerPermissions
 
@@ -22,6 +22,9 @@ from bot.livekit.room import CallEnd, RoomOptions
 from bot.pipeline.config import PipelineConfig
 from bot.policy.config import AnalysisPolicy
 from storage.db import Database, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from bot.pipeline.models import Models
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +65,24 @@ class JobSettings:
         return cls(room=room, pipeline=pipeline, webhook_url=config.webhook_url)
 
 
+def load_process_models() -> Models:
+    """The process's models, fully loaded on the calling (main) thread.
+
+    The VAD's ONNX session is otherwise created lazily on the engine's VAD thread, where importing
+    the livekit-plugins-silero package that holds it fails ("Plugins must be registered on the main
+    thread") and the first call's voice analysis is lost.
+    """
+    from bot.pipeline.models import load_models
+    from emotion_models.voice.vad import shared_session
+
+    models = load_models()
+    shared_session()
+    return models
+
+
 def prewarm(proc: JobProcess) -> None:
     """Load the models and open the database once per job process, before any job arrives."""
-    from bot.pipeline.models import load_models
-
-    proc.userdata["models"] = load_models()
+    proc.userdata["models"] = load_process_models()
     proc.userdata["database"] = Database.from_config()
 
 
