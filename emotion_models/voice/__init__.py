@@ -1,0 +1,1 @@
+"""Voice path: offline VAD, numpy feature front end, ONNX voice-emotion classifier, eval."""

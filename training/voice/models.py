@@ -1,0 +1,166 @@
+"""The classifiers compared in training: all are `Dense` stacks over standardised utterance features.
+
+- `baseline`: log-mel means/stds only + multinomial logistic regression (the trivial reference).
+- `logreg`: all utterance features + multinomial logistic regression.
+- `mlp`: all utterance features + one hidden layer (ReLU, dropout, input noise), weighted cross-entropy.
+
+Every model ends as a list of affine layers with ReLU between them, which is what the ONNX export
+writes and what `predict_proba` evaluates (numpy, the same arithmetic as the exported graph).
+Classes absent from the training data get a constant very low logit: the model never predicts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from emotion_models.labels import NUM_LABELS
+from emotion_models.voice.features import BASELINE_FEATURES, NUM_FEATURES
+
+UNSEEN_LOGIT = -30.0  # logit of a class never seen in training: probability ~1e-13
+
+
+@dataclass(frozen=True)
+class DenseModel:
+    """Standardisation + affine layers (ReLU between) over a selection of the utterance features."""
+
+    feature_index: np.ndarray  # which of the NUM_FEATURES inputs are used
+    mean: np.ndarray
+    scale: np.ndarray
+    layers: list[tuple[np.ndarray, np.ndarray]]  # (in, out) weight, (out,) bias
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        x = (features[:, self.feature_index] - self.mean) / self.scale
+        for i, (w, b) in enumerate(self.layers):
+            x = x @ w + b
+            if i < len(self.layers) - 1:
+                x = np.maximum(x, 0.0)
+        return x
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        z = self.logits(features)
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def sample_weights(labels: np.ndarray, corpora: np.ndarray) -> np.ndarray:
+    """Each (corpus, class) cell gets the same total weight: corpora weigh equally, classes too.
+
+    Without this, nEMO (4.5k clips) would drown EmoDB (350), and EmoDB's 46 disgust clips would
+    either vanish or, with plain class balancing, be up-weighted a hundredfold.
+    """
+    weights = np.zeros(len(labels), dtype=np.float64)
+    cells = {(c, y) for c, y in zip(corpora, labels, strict=True)}
+    for c, y in cells:
+        mask = (corpora == c) & (labels == y)
+        weights[mask] = 1.0 / mask.sum()
+    return weights * len(labels) / weights.sum()
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    return mean, np.where(scale > 1e-6, scale, 1.0)
+
+
+def _full_output(w: np.ndarray, b: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter per-seen-class weights into NUM_LABELS columns; unseen columns get UNSEEN_LOGIT."""
+    full_w = np.zeros((w.shape[0], NUM_LABELS), dtype=np.float32)
+    full_b = np.full(NUM_LABELS, UNSEEN_LOGIT, dtype=np.float32)
+    full_w[:, classes] = w
+    full_b[classes] = b
+    return full_w, full_b
+
+
+def fit_logreg(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray, feature_index: np.ndarray, c: float = 0.05
+) -> DenseModel:
+    """Multinomial logistic regression (L2, lbfgs) on standardised features."""
+    xs = x[:, feature_index]
+    mean, scale = _standardise(xs)
+    clf = LogisticRegression(C=c, max_iter=500, tol=1e-4)
+    clf.fit((xs - mean) / scale, y, sample_weight=weights)
+    classes = clf.classes_.astype(np.int64)
+    if len(classes) == 2:  # sklearn keeps one row for binary problems
+        coef = np.concatenate([-clf.coef_, clf.coef_]) / 2
+        bias = np.concatenate([-clf.intercept_, clf.intercept_]) / 2
+    else:
+        coef, bias = clf.coef_, clf.intercept_
+    w, b = _full_output(coef.T.astype(np.float32), bias.astype(np.float32), classes)
+    return DenseModel(feature_index, mean.astype(np.float32), scale.astype(np.float32), [(w, b)])
+
+
+def fit_mlp(
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    feature_index: np.ndarray,
+    hidden: int = 256,
+    epochs: int = 40,
+    seed: int = 0,
+) -> DenseModel:
+    """One hidden layer, trained with AdamW, dropout, Gaussian input noise and label smoothing."""
+    xs = x[:, feature_index]
+    mean, scale = _standardise(xs)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    xt = torch.from_numpy(((xs - mean) / scale).astype(np.float32))
+    yt = torch.from_numpy(y.astype(np.int64))
+    wt = torch.from_numpy(weights.astype(np.float32))
+    seen = torch.zeros(NUM_LABELS, dtype=torch.bool)
+    seen[yt.unique()] = True
+    net = torch.nn.Sequential(
+        torch.nn.Linear(xt.shape[1], hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.3),
+        torch.nn.Linear(hidden, NUM_LABELS),
+    )
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-2)
+    batch = 256
+    steps = epochs * ((len(xt) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    net.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for start in range(0, len(xt), batch):
+            idx = order[start : start + batch]
+            inputs = xt[idx] + 0.15 * torch.randn(len(idx), xt.shape[1], generator=gen)
+            logits = net(inputs).masked_fill(~seen, -1e4)
+            loss = torch.nn.functional.cross_entropy(logits, yt[idx], reduction="none", label_smoothing=0.1)
+            loss = (loss * wt[idx]).sum() / wt[idx].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    first, last = net[0], net[3]
+    w2 = last.weight.detach().numpy().T.astype(np.float32)
+    b2 = last.bias.detach().numpy().astype(np.float32)
+    classes = np.flatnonzero(seen.numpy())
+    w2, b2 = _full_output(w2[:, classes], b2[classes], classes)
+    layers = [
+        (first.weight.detach().numpy().T.astype(np.float32), first.bias.detach().numpy().astype(np.float32))
+    ]
+    return DenseModel(feature_index, mean.astype(np.float32), scale.astype(np.float32), [*layers, (w2, b2)])
+
+
+ALL_FEATURES = np.arange(NUM_FEATURES)
+BASELINE_INDEX = np.arange(NUM_FEATURES)[BASELINE_FEATURES]
+
+
+def fit(approach: str, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, seed: int = 0) -> DenseModel:
+    """Train one of APPROACHES on feature rows x (N, NUM_FEATURES) with labels y."""
+    weights = sample_weights(y, corpora)
+    if approach == "baseline":
+        return fit_logreg(x, y, weights, BASELINE_INDEX)
+    if approach == "logreg":
+        return fit_logreg(x, y, weights, ALL_FEATURES)
+    if approach == "mlp":
+        return fit_mlp(x, y, weights, ALL_FEATURES, seed=seed)
+    raise ValueError(f"unknown approach {approach!r}; known: {APPROACHES}")
+
+
+APPROACHES: tuple[str, ...] = ("baseline", "logreg", "mlp")

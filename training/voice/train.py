@@ -1,0 +1,213 @@
+"""Train the voice-emotion classifier: LOSO model comparison, cross-corpus transfer, final ONNX export.
+
+    python -m training.voice.train --data DATA/emodb --data DATA/nemo --out runs/voice \
+        --model-out emotion_models/assets/voice_emotion.onnx
+
+    # commercially clean model (EmoDB only, CC0):
+    python -m training.voice.train --data DATA/emodb --out runs/voice-emodb \
+        --model-out emotion_models/assets/voice_emotion_emodb.onnx --skip-cross-corpus
+
+Every approach in models.APPROACHES is scored by leave-one-speaker-out over all speakers of all
+corpora (train on the augmented clips of the other speakers, test on the held-out speaker's clean
+and phone-channel clips), reported per corpus. The approach with the best mean clean UAR over the
+corpora is retrained on every speaker and exported. Results go to <out>/report.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emotion_models.labels import LABELS
+from emotion_models.metrics import classification_report, format_report
+from training.voice.augment import CLEAN, TELEPHONE
+from training.voice.dataset import FeatureTable, load_corpus_features
+from training.voice.export import save_onnx
+from training.voice.models import APPROACHES, DenseModel, fit
+
+log = logging.getLogger("training.voice")
+
+CORPUS_LICENCES = {
+    "emodb": "EmoDB: CC0 (free for use)",
+    "nemo": "nEMO: CC BY-NC-SA 4.0 (non-commercial, share-alike; the model inherits these terms)",
+    "ravdess": "RAVDESS: CC BY-NC-SA 4.0",
+    "cremad": "CREMA-D: Open Database License",
+}
+
+
+def _training_rows(table: FeatureTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All versions of every clip as rows (augmented copies share their clip's label and corpus)."""
+    n, v, d = table.features.shape
+    return table.features.reshape(n * v, d), np.repeat(table.labels, v), np.repeat(table.corpora, v)
+
+
+def _train(approach: str, table: FeatureTable, seed: int) -> DenseModel:
+    x, y, corpora = _training_rows(table)
+    return fit(approach, x, y, corpora, seed=seed)
+
+
+def _report(y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    return classification_report(y_true.tolist(), probs.argmax(axis=1).tolist())
+
+
+def _shared_class_uar(y_true: np.ndarray, probs: np.ndarray, classes: np.ndarray) -> float:
+    """UAR over test clips whose class the training corpus also has (cross-corpus, fair share)."""
+    keep = np.isin(y_true, classes)
+    return _report(y_true[keep], probs[keep])["uar"] if keep.any() else 0.0
+
+
+def loso(table: FeatureTable, approach: str, seed: int) -> dict[str, Any]:
+    """Leave-one-speaker-out: per-corpus reports on clean and phone-channel versions of held-out clips."""
+    clean = np.zeros((len(table.labels), len(LABELS)), dtype=np.float32)
+    phone = np.zeros_like(clean)
+    per_speaker: dict[str, float] = {}
+    for speaker in np.unique(table.speakers):
+        held = table.speakers == speaker
+        model = _train(approach, table.subset(~held), seed)
+        clean[held] = model.predict_proba(table.features[held, CLEAN])
+        phone[held] = model.predict_proba(table.features[held, TELEPHONE])
+        per_speaker[str(speaker)] = round(_report(table.labels[held], clean[held])["uar"], 4)
+        log.info("%s LOSO %s: UAR %.3f", approach, speaker, per_speaker[str(speaker)])
+    result: dict[str, Any] = {"per_speaker_uar": per_speaker, "corpora": {}}
+    for corpus in np.unique(table.corpora):
+        mask = table.corpora == corpus
+        result["corpora"][str(corpus)] = {
+            "clean": _report(table.labels[mask], clean[mask]),
+            "telephone": _report(table.labels[mask], phone[mask]),
+        }
+    return result
+
+
+def cross_corpus(table: FeatureTable, approach: str, seed: int) -> dict[str, Any]:
+    """Train on all of one corpus, test on every other (clean clips)."""
+    results: dict[str, Any] = {}
+    corpora = np.unique(table.corpora)
+    for source in corpora:
+        train_mask = table.corpora == source
+        model = _train(approach, table.subset(train_mask), seed)
+        seen = np.unique(table.labels[train_mask])
+        for target in corpora:
+            if target == source:
+                continue
+            test = table.corpora == target
+            probs = model.predict_proba(table.features[test, CLEAN])
+            report = _report(table.labels[test], probs)
+            report["uar_shared_classes"] = round(_shared_class_uar(table.labels[test], probs, seen), 4)
+            results[f"{source}->{target}"] = report
+    return results
+
+
+def _headline(report: dict[str, Any]) -> dict[str, float]:
+    keys = ("uar", "macro_f1", "accuracy")
+    return {k: round(report[k], 4) for k in keys} | {"n": report["n"]}
+
+
+def summarise(loso_results: dict[str, Any]) -> dict[str, Any]:
+    """approach -> corpus -> {clean, telephone} headline numbers, plus the selection score."""
+    summary: dict[str, Any] = {}
+    for approach, result in loso_results.items():
+        per_corpus = {
+            corpus: {cond: _headline(rep) for cond, rep in conds.items()}
+            for corpus, conds in result["corpora"].items()
+        }
+        score = float(np.mean([c["clean"]["uar"] for c in per_corpus.values()]))
+        summary[approach] = {"per_corpus": per_corpus, "mean_clean_uar": round(score, 4)}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", type=Path, action="append", required=True, help="corpus folder (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/voice"), help="run folder (cache, report)")
+    parser.add_argument("--model-out", type=Path, help="where to write the final ONNX model")
+    parser.add_argument("--approaches", nargs="+", default=list(APPROACHES), choices=APPROACHES)
+    parser.add_argument("--final", default="best", help="approach to ship, or 'best' (by LOSO)")
+    parser.add_argument("--versions", type=int, default=6, help="clean + phone + (n-2) augmented per clip")
+    parser.add_argument("--workers", type=int, default=2, help="feature-extraction processes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-loso", action="store_true", help="no LOSO comparison (needs --final)")
+    parser.add_argument("--skip-cross-corpus", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(1)
+    if args.skip_loso and args.final == "best":
+        parser.error("--skip-loso needs an explicit --final approach")
+    if args.versions < 2:
+        parser.error("--versions must be >= 2 (clean and phone channel)")
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    table = FeatureTable.concat(
+        [load_corpus_features(root, args.versions, args.out / "cache", args.workers) for root in args.data]
+    )
+    timings["features_s"] = round(time.perf_counter() - t0, 1)
+    corpora = sorted(set(table.corpora.tolist()))
+    log.info("%d clips, %d speakers, corpora %s", len(table.labels), len(set(table.speakers)), corpora)
+    report: dict[str, Any] = {"corpora": corpora, "clips": len(table.labels), "versions": args.versions}
+
+    final = args.final
+    if not args.skip_loso:
+        t0 = time.perf_counter()
+        loso_results = {a: loso(table, a, args.seed) for a in args.approaches}
+        timings["loso_s"] = round(time.perf_counter() - t0, 1)
+        report["loso"] = loso_results
+        report["loso_summary"] = summarise(loso_results)
+        for approach, result in loso_results.items():
+            for corpus, conds in result["corpora"].items():
+                for cond, rep in conds.items():
+                    log.info("%s / %s / %s\n%s", approach, corpus, cond, format_report(rep))
+        if final == "best":
+            final = max(report["loso_summary"], key=lambda a: report["loso_summary"][a]["mean_clean_uar"])
+        log.info("LOSO summary: %s", json.dumps(report["loso_summary"]))
+    if not args.skip_cross_corpus and len(corpora) > 1:
+        t0 = time.perf_counter()
+        report["cross_corpus"] = cross_corpus(table, final, args.seed)
+        timings["cross_corpus_s"] = round(time.perf_counter() - t0, 1)
+        log.info(
+            "cross-corpus (%s): %s",
+            final,
+            {k: (round(v["uar"], 3), v["uar_shared_classes"]) for k, v in report["cross_corpus"].items()},
+        )
+
+    report["final_approach"] = final
+    if args.model_out is not None:
+        t0 = time.perf_counter()
+        model = _train(final, table, args.seed)
+        seen = [LABELS[i] for i in np.unique(table.labels)]
+        save_onnx(
+            model,
+            args.model_out,
+            {
+                "approach": final,
+                "trained_on": ", ".join(corpora),
+                "clips": str(len(table.labels)),
+                "speakers": str(len(set(table.speakers))),
+                "labels_seen": json.dumps(seen),
+                "licence": "; ".join(CORPUS_LICENCES.get(c, f"{c}: see the corpus licence") for c in corpora),
+                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        timings["final_fit_s"] = round(time.perf_counter() - t0, 1)
+        report["model"] = str(args.model_out)
+        log.info("wrote %s (%s, labels seen %s)", args.model_out, final, seen)
+    report["timings"] = timings
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    print(
+        json.dumps({"final_approach": final, "loso_summary": report.get("loso_summary"), "timings": timings})
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
