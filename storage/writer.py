@@ -1,9 +1,9 @@
 """The one writer task per call: batches observations and fused points into the database.
 
 The pipeline calls `submit_*` (non-blocking: an append to an in-memory buffer). Every
-`flush_interval_s` (at most 1 s) the task moves the whole buffer into the database in one
-transaction, on a worker thread so the event loop never waits on disk or network. A crash
-therefore loses at most the last interval.
+`flush_interval_s` (at most 1 s) the task moves the whole buffer into the database (one
+transaction per `batch_size` items), on a worker thread so the event loop never waits on disk
+or network. A crash therefore loses at most the last interval.
 
 When the database is unreachable the batch goes back to the front of the buffer and is retried at
 the next tick; the buffer is bounded (`max_buffer`), and when it is full the OLDEST items are dropped
@@ -72,6 +72,7 @@ class ObservationWriter:
         flush_interval_s: float = 0.5,
         max_buffer: int = 100_000,
         close_timeout_s: float = 10.0,
+        batch_size: int = 5_000,
         on_written: Callable[[list[Observation]], None] | None = None,
     ) -> None:
         if not 0 < flush_interval_s <= MAX_FLUSH_INTERVAL_S:
@@ -85,6 +86,8 @@ class ObservationWriter:
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
         self.close_timeout_s = close_timeout_s
+        # Bounded transactions: catching up after an outage commits progress step by step.
+        self.batch_size = batch_size
         self.on_written = on_written
         self._buffer: collections.deque[Item] = collections.deque()
         self._participants: dict[str, tuple[int, bool]] = {}  # identity -> (row id, analysed)
@@ -146,31 +149,34 @@ class ObservationWriter:
             await asyncio.shield(self.flush())
 
     async def flush(self) -> bool:
-        """Write everything buffered now. True when the buffer was emptied (or already empty)."""
+        """Write everything buffered now, `batch_size` items per transaction.
+
+        True when the buffer was emptied (or already empty); False when the database refused.
+        """
         async with self._lock:
-            if not self._buffer:
-                return True
-            batch = list(self._buffer)
-            self._buffer.clear()
-            started = time.perf_counter()
-            try:
-                written = await asyncio.to_thread(self._write, batch)
-            except Exception as exc:
-                self._on_failure(batch, exc)
-                return False
-            latency = time.perf_counter() - started
-            self._stats["flushes"] += 1
-            self._stats["last_flush_latency_s"] = latency
-            self._stats["max_flush_latency_s"] = max(self._stats["max_flush_latency_s"], latency)
-            if self._failing_since is not None:
-                log.info("database back after %.1f s outage", time.monotonic() - self._failing_since)
-                self._failing_since = None
+            while self._buffer:
+                batch = [self._buffer.popleft() for _ in range(min(len(self._buffer), self.batch_size))]
+                started = time.perf_counter()
+                try:
+                    written = await asyncio.to_thread(self._write, batch)
+                except Exception as exc:
+                    self._on_failure(batch, exc)
+                    return False
+                self._on_success(time.perf_counter() - started, written)
+        return True
+
+    def _on_success(self, latency: float, written: list[Observation]) -> None:
+        self._stats["flushes"] += 1
+        self._stats["last_flush_latency_s"] = latency
+        self._stats["max_flush_latency_s"] = max(self._stats["max_flush_latency_s"], latency)
+        if self._failing_since is not None:
+            log.info("database back after %.1f s outage", time.monotonic() - self._failing_since)
+            self._failing_since = None
         if written and self.on_written is not None:
             try:
                 self.on_written(written)
             except Exception:
                 log.exception("on_written callback failed")
-        return True
 
     def _on_failure(self, batch: list[Item], exc: Exception) -> None:
         self._stats["failed_flushes"] += 1
