@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from bot.delivery.outbox import ALERT_EVENT, enqueue
+from bot.delivery.outbox import ALERT_EVENT, enqueue, resolve_url
 from emotion_models.labels import LABEL_INDEX
 from storage.db import Database
 from storage.models import utcnow
@@ -97,7 +97,7 @@ class ValenceDrop:
 
     drop: float = 0.5
     window_s: float = 30.0
-    roles: frozenset[str] | None = frozenset({"customer"})
+    roles: frozenset[str] | None = None
     cooldown_s: float = 120.0
     name: str = ""
     _window: deque[tuple[float, float]] = field(default_factory=deque, repr=False)
@@ -118,16 +118,13 @@ class ValenceDrop:
         )
 
 
-def default_rules() -> list[Rule]:
-    """Anyone angry for 10 s; a customer whose valence falls by 0.5 within 30 s."""
-    return [SustainedEmotion("angry"), ValenceDrop()]
-
-
 def rules_from_env(env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """EMOTION_BOT_ALERT_RULES: a JSON list of rule specs, or "off"; unset means the default rules.
 
-    Example: [{"type": "sustained", "label": "angry", "min_duration_s": 10},
-              {"type": "valence_drop", "drop": 0.5, "window_s": 30, "roles": ["customer"]}]
+    The default: anyone angry for 10 s; anyone whose valence falls by 0.5 within 30 s. `roles` limits a
+    rule to participants with those roles, e.g.
+    [{"type": "sustained", "label": "angry", "min_duration_s": 10},
+     {"type": "valence_drop", "drop": 0.5, "window_s": 30, "roles": ["customer", "caller"]}]
     """
     raw = (os.environ if env is None else env).get(RULES_ENV, "").strip()
     if not raw:
@@ -253,6 +250,16 @@ def store_alert(session: Session, payload: Mapping[str, Any], url: str | None) -
     return row
 
 
+class CallSessionLike(Protocol):
+    """What `LiveAlerts.attach` needs of bot.pipeline.session.CallSession."""
+
+    call_id: str
+    room: str
+    metadata: dict[str, Any]
+
+    def add_listener(self, callback: Callable[[FusedPoint], None]) -> None: ...
+
+
 class LiveAlerts:
     """Glue for one call: an AlertEngine whose alerts are stored and queued without blocking the loop.
 
@@ -305,6 +312,29 @@ class LiveAlerts:
             return
         if self._wake is not None:
             self._wake()
+
+    @classmethod
+    def attach(
+        cls,
+        session: CallSessionLike,
+        db: Database,
+        *,
+        default_url: str | None,
+        wake: Callable[[], None] | None = None,
+    ) -> LiveAlerts:
+        """Alerts for a running CallSession with the rules from EMOTION_BOT_ALERT_RULES, registered as
+        its fused-point listener. Alerts go to the call's webhook URL (metadata, else `default_url`)."""
+        alerts = cls(
+            db,
+            call_id=session.call_id,
+            room=session.room,
+            metadata=session.metadata,
+            url=resolve_url(session.metadata, default_url),
+            rule_specs=rules_from_env(),
+            wake=wake,
+        )
+        session.add_listener(alerts.on_point)
+        return alerts
 
     async def drain(self) -> None:
         """Wait for alerts still being written (call before finishing the call)."""

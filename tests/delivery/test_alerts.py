@@ -62,9 +62,10 @@ def test_gaps_and_weak_probabilities_break_the_run() -> None:
     assert [a.identity for a in fired] == ["eve"]
 
 
-def test_valence_drop_only_for_customers() -> None:
+def test_valence_drop_limited_to_customers() -> None:
     fired = []
-    engine = AlertEngine([{"type": "valence_drop", "drop": 0.5, "window_s": 30}], fired.append)
+    spec = {"type": "valence_drop", "drop": 0.5, "window_s": 30, "roles": ["customer"]}
+    engine = AlertEngine([spec], fired.append)
     engine.set_role("cus", "Customer")
     engine.set_role("agent", "agent")
     for identity in ("cus", "agent"):
