@@ -54,9 +54,10 @@ class JobSettings:
         from bot.config import load_config
 
         config = load_config()
+        defaults = RoomOptions()
         room = RoomOptions(
-            empty_grace_s=float(os.environ.get(GRACE_ENV, RoomOptions.empty_grace_s)),
-            no_show_timeout_s=float(os.environ.get(NO_SHOW_ENV, RoomOptions.no_show_timeout_s)),
+            empty_grace_s=float(os.environ.get(GRACE_ENV, defaults.empty_grace_s)),
+            no_show_timeout_s=float(os.environ.get(NO_SHOW_ENV, defaults.no_show_timeout_s)),
             phone_numbers="full" if config.store_phone_numbers else "masked",
             host_identity=host_identity,
             policy=AnalysisPolicy.from_env(),
