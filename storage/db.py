@@ -61,7 +61,12 @@ class Database:
         if self.dialect == "sqlite":
             database = self.url.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DatabaseUnavailable(
+                        f"cannot create the folder for SQLite file {database}: {exc}"
+                    ) from exc
             kwargs["connect_args"] = {"timeout": busy_timeout_s, "check_same_thread": False}
         else:
             kwargs["connect_args"] = {"connect_timeout": connect_timeout_s}

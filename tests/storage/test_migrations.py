@@ -86,6 +86,12 @@ def test_unreachable_postgres_gives_a_clear_error():
             db.check()
 
 
+def test_sqlite_path_that_cannot_exist_gives_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(DatabaseUnavailable, match="cannot create the folder"):
+        Database(str(tmp_path / "a-file" / "calls.db"))
+
+
 def test_db_command_from_another_directory(tmp_path, monkeypatch, capsys):
     """script_location comes from the package, so the cwd does not matter."""
     monkeypatch.chdir(tmp_path)
