@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from bot.commands.db import add_db_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,28 +21,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--keep-summaries", action="store_true", help="keep calls, participants and summaries"
     )
     parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
-    parser.add_argument("--db", help="database path or URL (default: EMOTION_BOT_DB)")
+    add_db_argument(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
+    from bot.commands.db import open_database
+    from bot.config import ConfigError
     from bot.delivery.schedule import parse_duration
     from bot.policy.retention import purge
-    from storage.db import Database
+    from storage.db import DatabaseUnavailable
 
     try:
         older_than = timedelta(seconds=parse_duration(args.older_than))
-    except ValueError as exc:
-        print(f"--older-than: {exc}")
-        return 2
-    db = Database.from_config(args.db)
-    db.check()
-    try:
+        db = open_database(args.db)
+        db.check()
         counts = purge(db, older_than=older_than, keep_summaries=args.keep_summaries, dry_run=args.dry_run)
-    except ValueError as exc:
-        print(exc)
+    except (ConfigError, ValueError, DatabaseUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"dry_run": args.dry_run, "keep_summaries": args.keep_summaries, **counts}))
     return 0

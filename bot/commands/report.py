@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.commands.db import add_db_argument
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--until", type=parse_until, help="last day included (YYYY-MM-DD, UTC)")
     parser.add_argument("--html", help="write the HTML report to this file")
     parser.add_argument("--csv", help="write one row per call and participant to this file (--host only)")
-    parser.add_argument("--db", help="database path or URL (default: EMOTION_BOT_DB)")
+    add_db_argument(parser)
     parser.set_defaults(func=_run)
 
 
@@ -39,30 +47,45 @@ def parse_until(text: str) -> datetime:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from bot.review.data import review_call, review_host
-    from bot.review.html import render_call_report, render_host_report
-    from bot.review.table import write_host_csv
-    from storage.db import Database
+    from bot.commands.db import open_database
+    from bot.config import ConfigError
+    from storage.db import DatabaseUnavailable
     from storage.repository import CallNotFound
 
-    db = Database.from_config(args.db)
-    db.check()
-    if args.call:
-        if args.csv:
-            print("--csv is for --host reports; use `emotion-bot export` for one call's timeline")
-            return 2
-        try:
-            call = review_call(db, args.call)
-        except CallNotFound as exc:
-            print(exc)
-            return 1
-        if args.html:
-            Path(args.html).write_text(render_call_report(call), encoding="utf-8")
-            print(f"wrote {args.html}")
-        print(f"call {call.call_id}: {len(call.participants)} participant(s), {len(call.alerts)} alert(s)")
-        return 0
+    if args.call and args.csv:
+        print(
+            "error: --csv is for --host reports; `emotion-bot export` writes one call's timeline",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        db = open_database(args.db)
+        db.check()
+        return _call_report(db, args) if args.call else _host_report(db, args)
+    except CallNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ConfigError, ValueError, DatabaseUnavailable, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _call_report(db: Database, args: argparse.Namespace) -> int:
+    from bot.review.data import review_call
+    from bot.review.html import render_call_report
+
+    call = review_call(db, args.call)
+    if args.html:
+        Path(args.html).write_text(render_call_report(call), encoding="utf-8")
+        print(f"wrote {args.html}")
+    print(f"call {call.call_id}: {len(call.participants)} participant(s), {len(call.alerts)} alert(s)")
+    return 0
+
+
+def _host_report(db: Database, args: argparse.Namespace) -> int:
+    from bot.review.data import review_host
+    from bot.review.html import render_host_report
+    from bot.review.table import write_host_csv
 
     review = review_host(db, args.host, since=args.since, until=args.until)
     if args.html:
