@@ -108,7 +108,7 @@ async def _simulate(
     models: Any,
     database: Any,
 ) -> int:
-    from bot.livekit.room import RoomOptions
+    from bot.livekit.room import RoomOptions, conversion_rate_limit
     from bot.livekit.simulate import NothingToSimulateError, simulate_call
     from bot.pipeline.config import PipelineConfig
     from bot.summary import format_summary_text
@@ -116,11 +116,12 @@ async def _simulate(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C ends the call and still summarises
+    pipeline = PipelineConfig(all_faces=args.all_faces)
     options = RoomOptions(
         empty_grace_s=0.0,  # participants leave when their file ends: then the call is over
         no_show_timeout_s=30.0,
         phone_numbers="full" if config.store_phone_numbers else "masked",
-        video_max_fps=None,
+        video_max_fps=conversion_rate_limit(pipeline),
         host_identity=metadata.host_identity,
         policy=policy,
     )
@@ -131,7 +132,7 @@ async def _simulate(
             models=models,
             database=database,
             duration_s=args.duration,
-            config=PipelineConfig(all_faces=args.all_faces),
+            config=pipeline,
             options=options,
             metadata=metadata.as_record(),
             webhook_url=webhook_url,

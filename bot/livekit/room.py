@@ -27,6 +27,7 @@ from bot.livekit.participants import (
     apply_phone_policy,
     stored_attributes,
 )
+from bot.pipeline.config import PipelineConfig
 from bot.policy.config import AnalysisPolicy
 from bot.policy.decide import CHAT_TOPICS, OPTED_OUT, Decision, ParticipantInfo, decide, opt_out_requested
 
@@ -46,6 +47,15 @@ class CallEnd(StrEnum):
     NOBODY_JOINED = "nobody_joined"
     ROOM_CLOSED = "room_closed"
     SHUTDOWN = "shutdown"
+
+
+def conversion_rate_limit(pipeline: PipelineConfig) -> float:
+    """Frames per second worth converting for an analyser sampling at `pipeline.video_fps`.
+
+    The analyser's sampler decides which frames are analysed; converting a 30 fps camera only for
+    it to keep 2 would cost more CPU than the analysis. Twice its rate leaves it a choice.
+    """
+    return 2 * pipeline.video_fps
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, J
 from bot.livekit.call import RoomCall
 from bot.livekit.dispatch import AGENT_NAME
 from bot.livekit.metadata import metadata_for_job
-from bot.livekit.room import CallEnd, RoomOptions
+from bot.livekit.room import CallEnd, RoomOptions, conversion_rate_limit
 from bot.pipeline.config import PipelineConfig
 from bot.policy.config import AnalysisPolicy
 from storage.db import Database, DatabaseUnavailable
@@ -55,14 +55,15 @@ class JobSettings:
 
         config = load_config()
         defaults = RoomOptions()
+        pipeline = PipelineConfig(all_faces=os.environ.get(ALL_FACES_ENV, "").lower() in ("1", "true", "yes"))
         room = RoomOptions(
             empty_grace_s=float(os.environ.get(GRACE_ENV, defaults.empty_grace_s)),
             no_show_timeout_s=float(os.environ.get(NO_SHOW_ENV, defaults.no_show_timeout_s)),
             phone_numbers="full" if config.store_phone_numbers else "masked",
+            video_max_fps=conversion_rate_limit(pipeline),
             host_identity=host_identity,
             policy=AnalysisPolicy.from_env(),
         )
-        pipeline = PipelineConfig(all_faces=os.environ.get(ALL_FACES_ENV, "").lower() in ("1", "true", "yes"))
         return cls(room=room, pipeline=pipeline, webhook_url=config.webhook_url)
 
 

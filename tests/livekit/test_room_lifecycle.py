@@ -5,6 +5,8 @@ phone callers, other agents, opt-out, the end of the call."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
 from livekit import rtc
 from sqlalchemy import func, select
@@ -281,3 +283,42 @@ async def test_a_track_unpublished_mid_stream_ends_only_that_track(models, datab
     assert outcome.room_stats["liam"]["video"]["errors"] == 0
     for p in (liam, mia):
         await p.close()
+
+
+class SlowClassifier:
+    """The real face classifier, made slower than the frame rate (an overloaded machine)."""
+
+    def __init__(self, inner, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def predict_batch(self, crops):
+        time.sleep(self.delay_s)
+        return self.inner.predict_batch(crops)
+
+
+async def test_a_slow_classifier_drops_and_counts_frames_instead_of_queueing(models, database):
+    slow = dataclasses.replace(
+        models, face_classifier=SlowClassifier(models.face_classifier, 0.4), _engine=None
+    )
+    room = FakeRoom("slow-room")
+    config = PipelineConfig(video_fps=10, adaptive=False, max_queue=2)
+    session = await CallSession.open(
+        models=slow, database=database, room=room.name, source="simulated", config=config
+    )
+    call = RoomCall(room, session, FAST_END)
+    task = asyncio.create_task(call.run())
+    await asyncio.sleep(0)
+    nina = LiveParticipant(room, "nina").join()
+    await asyncio.sleep(3.0)
+    stats = session.stats["participants"]["nina"]
+    assert stats["frames_dropped"] > 0  # counted, not queued
+    assert (
+        stats["frames_sampled"] - stats["frames_dropped"] - stats["faces"] - stats["frames_without_face"] <= 3
+    )
+    await nina.leave()
+    await asyncio.wait_for(task, 15)
+    slow.engine.close()
+    await nina.close()
