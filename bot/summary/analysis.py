@@ -5,7 +5,8 @@ Time weighting, so that a summary reads as "share of analysed time":
 - voice observations are speech segments of varying length: each counts for its duration;
 - a fused point stands for the time until the next point, capped at `fused_gap_s` (a gap in the
   timeline is not time in the last emotion).
-Face time is the span covered by face samples, bridging gaps up to `face_gap_s` between samples;
+Face time is the span covered by face samples, bridging gaps up to `face_gap_s` between samples
+(or 1.5x the participant's typical sample spacing when the pipeline sampled slower);
 speech time is the union of speech segments.
 """
 
@@ -26,7 +27,7 @@ MODALITY_KEYS = ("face", "voice", "fused")
 
 @dataclass(frozen=True, slots=True)
 class SummaryOptions:
-    face_gap_s: float = 1.0  # face samples this close count as continuous face coverage
+    face_gap_s: float = 1.0  # face samples this close (at least) count as continuous face coverage
     fused_gap_s: float = 2.0  # the longest a single fused point may stand for
     episode_min_s: float = 3.0  # a negative episode lasts at least this long (N in the spec)
     episode_merge_gap_s: float = 2.0  # runs of the same label this close merge into one episode
@@ -97,7 +98,12 @@ def fused_weights(times: Sequence[float], max_gap: float) -> np.ndarray:
 
 
 def face_seconds(face: Sequence[Observation], options: SummaryOptions) -> float:
-    return covered_seconds(merge_intervals([(o.t_start, o.t_end) for o in face], options.face_gap_s))
+    """Span covered by face samples. The pipeline backs off its frame rate under load (down to
+    one sample per few seconds), so the bridged gap grows with this participant's typical spacing."""
+    starts = np.sort([o.t_start for o in face])
+    typical_step = float(np.median(np.diff(starts))) if starts.size > 2 else 0.0
+    bridge = max(options.face_gap_s, 1.5 * typical_step)
+    return covered_seconds(merge_intervals([(o.t_start, o.t_end) for o in face], bridge))
 
 
 def speech_seconds(voice: Sequence[Observation]) -> float:

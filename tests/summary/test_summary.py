@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from bot.summary import build_summary, finalize_call, format_summary_text
-from bot.summary.analysis import SummaryOptions, Timeline, merge_intervals, valence_stats
+from bot.summary.analysis import SummaryOptions, Timeline, face_seconds, merge_intervals, valence_stats
 from storage import repository
-from storage.records import FusedPoint
+from storage.records import FusedPoint, Observation
 from tests.summary.synthetic import ENDED_AT, METADATA, STARTED_AT, populate_call, probs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +161,17 @@ def test_valence_trend_sign_follows_the_data():
     flat = trend([("neutral", 0.1 * float(np.sin(i))) for i in range(60)])
     assert flat["trend"] == "flat"
     assert trend([("happy", 0.5)] * 5)["trend"] is None  # 5 s is too short for a trend
+
+
+def test_face_coverage_follows_a_slower_sampling_rate():
+    options = SummaryOptions()
+    slow = [
+        Observation("x", "face", t, t, probs("happy", 0.8), "happy", 0.8) for t in range(0, 40, 4)
+    ]  # 0.25 fps
+    assert face_seconds(slow, options) == 36.0
+    # at 2 fps, a 3 s hole without a face is not coverage
+    fast = [
+        Observation("x", "face", t / 2, t / 2, probs("happy", 0.8), "happy", 0.8)
+        for t in (*range(0, 10), *range(16, 20))
+    ]
+    assert face_seconds(fast, options) == pytest.approx(4.5 + 1.5)
