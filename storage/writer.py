@@ -62,7 +62,11 @@ def invalid_reason(item: Item) -> str | None:
 
 
 class ObservationWriter:
-    """Batches one call's observations and fused points into the database (see module doc)."""
+    """Batches one call's observations and fused points into the database (see module doc).
+
+    `on_written(observations)` runs on the event loop after each commit, so the pipeline can
+    measure frame-to-database latency from `Observation.captured_at`.
+    """
 
     def __init__(
         self,
@@ -95,6 +99,7 @@ class ObservationWriter:
         self._lock = asyncio.Lock()
         self._closed = False
         self._failing_since: float | None = None
+        self._overflowing = False  # warn once per outage, not once per dropped item
         self._stats: dict[str, Any] = {
             "written_observations": 0,
             "written_fused": 0,
@@ -132,6 +137,13 @@ class ObservationWriter:
         for _ in range(max(overflow, 0)):
             self._buffer.popleft()
         if overflow > 0:
+            if not self._overflowing:
+                self._overflowing = True
+                log.warning(
+                    "call %s: write buffer full (%d items), dropping the oldest",
+                    self.call_id,
+                    self.max_buffer,
+                )
             self._stats["dropped"] += overflow
 
     # -- the task -----------------------------------------------------------------------------
@@ -170,8 +182,13 @@ class ObservationWriter:
         self._stats["last_flush_latency_s"] = latency
         self._stats["max_flush_latency_s"] = max(self._stats["max_flush_latency_s"], latency)
         if self._failing_since is not None:
-            log.info("database back after %.1f s outage", time.monotonic() - self._failing_since)
+            log.info(
+                "database back after %.1f s outage (%d items dropped so far)",
+                time.monotonic() - self._failing_since,
+                self._stats["dropped"],
+            )
             self._failing_since = None
+            self._overflowing = False
         if written and self.on_written is not None:
             try:
                 self.on_written(written)
