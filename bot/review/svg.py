@@ -41,7 +41,7 @@ def _legend(entries: Sequence[tuple[str, str]], x: float, y: float, step: float 
     for i, (name, colour) in enumerate(entries):
         cx = x + i * step
         parts.append(f'<rect x="{cx:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{colour}"/>')
-        parts.append(_text(cx + 14, y, name[:14]))
+        parts.append(_text(cx + 14, y, name[:24]))
     return parts
 
 
@@ -56,7 +56,7 @@ def line_chart(
     height: int = 260,
 ) -> str:
     """One polyline (with point markers) per series; a zero line when the range spans zero."""
-    left, right, top, bottom = 44, 12, 28, 40
+    left, right, top, bottom = 44, 24, 44, 40  # title, then legend, above the plot
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for points in series.values() for x, _ in points]
     x_min, x_max = (min(xs), max(xs)) if xs else (0.0, 1.0)
@@ -76,7 +76,7 @@ def line_chart(
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
     ]
     for value in (y_min, (y_min + y_max) / 2, y_max):
-        body.append(_text(left - 6, py(value) + 4, f"{value:+.1f}", "end"))
+        body.append(_text(left - 6, py(value) + 4, f"{value:+.1f}" if value else "0", "end"))
     if y_min < 0 < y_max:
         body.append(
             f'<line x1="{left}" y1="{py(0):.1f}" x2="{left + plot_w}" y2="{py(0):.1f}" '
@@ -103,7 +103,7 @@ def line_chart(
                     f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}">'
                     f"<title>{escape(name)}: {y:+.2f} at {x:.1f}</title></circle>"
                 )
-    body.extend(_legend(legend, left + 140, 16, step=110))
+    body.extend(_legend(legend, left, 34, step=130))
     return _svg(width, height, body, title)
 
 
@@ -111,11 +111,11 @@ def share_bars(
     rows: Sequence[tuple[str, Mapping[str, float] | None]], *, title: str, width: int = 720
 ) -> str:
     """One horizontal 100 % bar per row, split into the label shares (rows without data say so)."""
-    left, right, top, row_h = 150, 12, 34, 24
+    left, right, top, row_h = 150, 12, 44, 24
     height = top + row_h * max(len(rows), 1) + 10
     plot_w = width - left - right
     body = [_text(8, 16, title, extra=' font-weight="bold"')]
-    body.extend(_legend([(label, LABEL_COLOURS[label]) for label in LABELS], left, 16, step=78))
+    body.extend(_legend([(label, LABEL_COLOURS[label]) for label in LABELS], left, 34, step=78))
     for i, (name, shares) in enumerate(rows):
         y = top + i * row_h
         body.append(_text(left - 6, y + 14, name[:24], "end"))
