@@ -74,6 +74,10 @@ class Timeline:
             fused_weights=fused_weights([p.t for p in points], options.fused_gap_s),
         )
 
+    def media_end(self) -> float:
+        """The last media time (seconds since call start) this timeline has data for; 0 if none."""
+        return max([o.t_end for o in (*self.face, *self.voice)] + [p.t for p in self.fused] + [0.0])
+
     @classmethod
     def pool(cls, timelines: Sequence[Timeline]) -> Timeline:
         return cls(

@@ -46,10 +46,11 @@ def _participant_block(
     options: SummaryOptions,
 ) -> dict[str, Any]:
     # Presence is first join .. last leave (or call end); a rejoin keeps one row, so brief absences
-    # in between count as present.
-    present_s = _seconds_between(
-        max(participant.first_joined_at, call.started_at), participant.last_left_at or ended_at
-    )
+    # in between count as present. A recording analysed faster than real time has more media time
+    # than wall-clock time: presence is at least as long as the data we hold for the person.
+    joined = max(participant.first_joined_at, call.started_at)
+    wall_s = _seconds_between(joined, participant.last_left_at or ended_at)
+    present_s = max(wall_s, timeline.media_end() - _seconds_between(call.started_at, joined))
     block = analyse(timeline, options)
     face_s = block["analysed_seconds"]["face"]
     return {

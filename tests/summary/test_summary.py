@@ -175,3 +175,21 @@ def test_face_coverage_follows_a_slower_sampling_rate():
         for t in (*range(0, 10), *range(16, 20))
     ]
     assert face_seconds(fast, options) == pytest.approx(4.5 + 1.5)
+
+
+async def test_recording_analysed_faster_than_real_time_keeps_media_presence(db):
+    """A 60 s file analysed in 10 s of wall-clock time: presence follows the media, not the clock."""
+    from storage.writer import ObservationWriter
+
+    call_id = repository.create_call(db, room="file", source="file", started_at=STARTED_AT)
+    repository.upsert_participant(db, call_id, "speaker", joined_at=STARTED_AT)
+    repository.mark_participant_left(db, call_id, "speaker", STARTED_AT + timedelta(seconds=10))
+    writer = ObservationWriter(db, call_id)
+    writer.start()
+    for i in range(121):
+        writer.submit_observation(
+            Observation("speaker", "face", i / 2, i / 2, probs("happy", 0.8), "happy", 0.8)
+        )
+    await writer.aclose()
+    speaker = build_summary(db, call_id, ended_at=STARTED_AT + timedelta(seconds=60))["participants"][0]
+    assert speaker["present_seconds"] == 60.0 and speaker["face_coverage"] == 1.0
