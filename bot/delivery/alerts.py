@@ -323,14 +323,21 @@ class LiveAlerts:
         wake: Callable[[], None] | None = None,
     ) -> LiveAlerts:
         """Alerts for a running CallSession with the rules from EMOTION_BOT_ALERT_RULES, registered as
-        its fused-point listener. Alerts go to the call's webhook URL (metadata, else `default_url`)."""
+        its fused-point listener. Alerts go to the call's webhook URL (metadata, else `default_url`).
+
+        Invalid rules are logged and no alerts run: a configuration typo must not cost the call."""
+        try:
+            rule_specs = rules_from_env()
+        except ValueError as exc:
+            log.error("call %s: live alerts off: %s", session.call_id, exc)
+            rule_specs = []
         alerts = cls(
             db,
             call_id=session.call_id,
             room=session.room,
             metadata=session.metadata,
             url=resolve_url(session.metadata, default_url),
-            rule_specs=rules_from_env(),
+            rule_specs=rule_specs,
             wake=wake,
         )
         session.add_listener(alerts.on_point)

@@ -85,7 +85,7 @@ class Deliverer:
         if self._client is not None:
             return _Borrowed(self._client)
         # No redirects: a 3xx is the receiver's misconfiguration and counts as a permanent failure.
-        return httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        return httpx.AsyncClient(follow_redirects=False)
 
     async def _deliver_one(self, client: httpx.AsyncClient, message: outbox.ClaimedMessage) -> Outcome:
         body = message.body.encode("utf-8")

@@ -109,6 +109,7 @@ async def on_request(request: JobRequest) -> None:
 
 async def entrypoint(ctx: JobContext) -> None:
     """One job = one call: analyse every participant until the call is over, then summarise."""
+    from bot.delivery.alerts import LiveAlerts
     from bot.pipeline.session import CallSession
 
     metadata, record = metadata_for_job(ctx.job.metadata)
@@ -127,6 +128,8 @@ async def entrypoint(ctx: JobContext) -> None:
         metadata=record,
         config=settings.pipeline,
     )
+    # Live alerts (bot/delivery/alerts.py): rules on the fused timeline, sent during the call.
+    LiveAlerts.attach(session, ctx.proc.userdata["database"], default_url=settings.webhook_url)
     call = RoomCall(ctx.room, session, settings.room, webhook_url=settings.webhook_url)
 
     async def finish_on_shutdown(reason: str) -> None:
