@@ -164,11 +164,16 @@ def run_worker(
     from livekit.agents.cli.cli import _run_worker
 
     _Admission.database = database
+    # The SDK installs its own log handler (JSON in start mode, coloured in dev): drop the CLI's, so
+    # each line is written once.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
     server = build_server(port=port)
     sender = _WebhookSender(database)
     server.on("worker_started", sender.start)
     try:
-        _run_worker(server, proto.CliArgs(log_level=log_level, dev=mode == "dev", log_format="text"))
+        _run_worker(server, proto.CliArgs(log_level=log_level, dev=mode == "dev"))
     finally:
         sender.stop()
 

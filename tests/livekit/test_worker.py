@@ -27,7 +27,7 @@ from tests.livekit.conftest import LiveParticipant, wait_until
 LIVEKIT_ENV = {
     "LIVEKIT_URL": "ws://127.0.0.1:7880",
     "LIVEKIT_API_KEY": "devkey",
-    "LIVEKIT_API_SECRET": "secret",
+    "LIVEKIT_API_SECRET": "a-test-secret-that-is-32-bytes-long",
 }
 
 
