@@ -5,8 +5,8 @@ lets the power spectrum's inverse FFT give an un-aliased autocorrelation for pit
 spectrogram come 64 log-mel bands (HTK scale, 60-7800 Hz), MFCCs and their deltas, frame energy,
 pitch and voicing (normalised autocorrelation), spectral centroid, low/high band ratio and flatness.
 Statistics over the utterance's active frames (within 40 dB of its loudest) make a fixed-length
-vector, so leading/trailing silence and the clip length do not matter, and everything except one
-level feature is independent of the input gain.
+vector, so leading/trailing silence and the clip length do not matter. Only the level features
+(energy_level and the mean of MFCC 0) follow the input gain; training randomises gain for them.
 
 Training computes the spectrogram and mel bands with torchaudio (training/voice/frontend.py) and
 passes them to `utterance_features`; tests check both front ends agree.
