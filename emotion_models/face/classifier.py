@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from emotion_models.face.model_files import ASSETS_DIR, ModelFileError, read_verified
 from emotion_models.labels import NUM_LABELS
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 FACE_MODEL = ASSETS_DIR / "face_emotion.onnx"
 
@@ -23,7 +27,7 @@ class FaceEmotionClassifier:
 
     input_size: int
 
-    def __init__(self, session: object, input_name: str, input_size: int) -> None:
+    def __init__(self, session: ort.InferenceSession, input_name: str, input_size: int) -> None:
         self._session = session
         self._input_name = input_name
         self.input_size = input_size
@@ -72,5 +76,5 @@ class FaceEmotionClassifier:
             if crop.shape != (size, size):
                 crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
             batch[i, 0] = crop
-        probs = self._session.run(None, {self._input_name: batch})[0]  # type: ignore[attr-defined]
+        probs = self._session.run(None, {self._input_name: batch})[0]
         return np.asarray(probs, dtype=np.float32)
