@@ -204,6 +204,8 @@ def _stats(
             "frames_sampled": pipeline.get("frames_sampled", 0),
             "frames_dropped": pipeline.get("frames_dropped", 0),
             "audio_dropped_s": pipeline.get("audio_dropped_s", 0.0),
+            "video_fps_at_end": pipeline.get("video_fps"),
+            "p95_frame_result_latency_s": pipeline.get("p95_frame_result_latency_s"),
             "video_reader": room_stats["video"],
             "audio_reader": room_stats["audio"],
             "published": publishers[identity].stats.as_dict() if identity in publishers else None,
