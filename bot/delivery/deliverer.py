@@ -22,6 +22,8 @@ from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
+MAX_CONNECTIONS = 8
+
 # Errors no retry can fix: the URL itself is unusable.
 _PERMANENT_TRANSPORT_ERRORS = (httpx.UnsupportedProtocol, httpx.InvalidURL)
 
@@ -85,7 +87,8 @@ class Deliverer:
         if self._client is not None:
             return _Borrowed(self._client)
         # No redirects: a 3xx is the receiver's misconfiguration and counts as a permanent failure.
-        return httpx.AsyncClient(follow_redirects=False)
+        # A few connections per sender: a CRM endpoint should not see a burst of a whole batch at once.
+        return httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=MAX_CONNECTIONS))
 
     async def _deliver_one(self, client: httpx.AsyncClient, message: outbox.ClaimedMessage) -> Outcome:
         body = message.body.encode("utf-8")
