@@ -9,9 +9,10 @@ from pathlib import Path
 
 from bot.cli import main
 from bot.review.data import review_call, review_host
-from bot.review.html import render_call_report
+from bot.review.html import render_call_report, render_host_report
 from storage.db import Database
-from tests.review.seed import HOST, Seeded
+from storage.repository import create_call, upsert_participant
+from tests.review.seed import HOST, Seeded, seed
 
 
 def test_host_review_numbers(seeded: tuple[Database, Seeded]) -> None:
@@ -96,3 +97,21 @@ def test_names_are_escaped(seeded: tuple[Database, Seeded]) -> None:
     )
     html = render_call_report(review)
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_same_review_on_both_databases(db: Database) -> None:
+    s = seed(db)
+    review = review_host(db, HOST)
+    assert [c.call_id for c in review.calls] == s.calls
+    worst = review.calls[2]
+    assert worst.others_negative_share() > 0.35 and len(worst.alerts) == 1
+    assert "Calls hosted by Anna Teacher" in render_host_report(review)
+
+
+def test_host_found_by_role_when_metadata_names_none(db: Database) -> None:
+    call_id = create_call(db, room="office-hours", source="livekit", metadata={"deal_id": "D-77"})
+    upsert_participant(db, call_id, "prof-x", display_name="Prof X", attributes={"emotion.role": "Teacher"})
+    upsert_participant(db, call_id, "stu-1", display_name="Stu")
+    (call,) = review_host(db, "prof-x").calls
+    assert call.call_id == call_id and [p.identity for p in call.others] == ["stu-1"]
+    assert review_host(db, "stu-1").calls == []
