@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # storage is imported lazily to keep `emotion-bot --help` fast
+    from storage.db import Database
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action.set_defaults(func=_run)
 
 
-def open_database(url: str | None):  # noqa: ANN201 - storage is imported lazily to keep --help fast
+def open_database(url: str | None) -> Database:
     """The database named by --db or the environment; raises ValueError/ConfigError on a bad value."""
     from storage.db import Database
 
