@@ -150,6 +150,14 @@ def mark_not_analysed(db: Database, call_id: str, identity: str, reason: str, de
         if delete_stored:
             for table in (ObservationRow, FusedPointRow):
                 session.execute(delete(table).where(table.participant_id == row.id))
+            # Live alerts about them are stored data about them too (delivery part's table).
+            from storage.outbox_models import CallAlertRow
+
+            session.execute(
+                delete(CallAlertRow).where(
+                    CallAlertRow.call_id == call_id, CallAlertRow.participant_identity == identity
+                )
+            )
 
 
 def finish_call(

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import ParticipantRow, utcnow
 from storage.outbox_models import CallAlertRow, WebhookMessageRow
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,14 @@ def summary_enqueuer(
 
 
 def call_alerts(session: Session, call_id: str) -> list[dict[str, Any]]:
-    """The alerts raised during a call, in the order they were detected."""
-    query = select(CallAlertRow.payload).where(CallAlertRow.call_id == call_id)
+    """The alerts raised during a call, in the order they were detected, leaving out anyone who is
+    (no longer) analysed: an opt-out also withdraws what the alerts said about them."""
+    excluded = select(ParticipantRow.identity).where(
+        ParticipantRow.call_id == call_id, ParticipantRow.analysed.is_(False)
+    )
+    query = select(CallAlertRow.payload).where(
+        CallAlertRow.call_id == call_id, CallAlertRow.participant_identity.not_in(excluded)
+    )
     return list(session.scalars(query.order_by(CallAlertRow.t_detected, CallAlertRow.id)))
 
 

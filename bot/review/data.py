@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from bot.delivery.outbox import call_alerts
 from bot.summary import build_summary
 from emotion_models.affect import NEGATIVE_LABELS, valence_arousal
 from emotion_models.labels import LABELS
 from storage.db import Database
 from storage.models import CallRow, ParticipantRow
-from storage.outbox_models import CallAlertRow
 from storage.repository import get_call, latest_summary
 from storage.timeline import load_call_timeline
 
@@ -191,13 +191,7 @@ def review_call(db: Database, call_id: str, *, with_series: bool = True) -> Call
     with db.session() as session:
         call = get_call(session, call_id)
         participants = list(session.scalars(select(ParticipantRow).where(ParticipantRow.call_id == call_id)))
-        alerts = list(
-            session.scalars(
-                select(CallAlertRow.payload)
-                .where(CallAlertRow.call_id == call_id)
-                .order_by(CallAlertRow.t_detected, CallAlertRow.id)
-            )
-        )
+        alerts = call_alerts(session, call_id)
     reviewed = [_participant(block) for block in summary.get("participants", [])]
     analysed = {p.identity for p in reviewed if p.analysed}
     return CallReview(

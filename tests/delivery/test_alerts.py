@@ -16,7 +16,7 @@ from emotion_models.labels import LABEL_INDEX, LABELS
 from storage.db import Database
 from storage.outbox_models import CallAlertRow
 from storage.records import FusedPoint
-from storage.repository import create_call, finish_call
+from storage.repository import create_call, finish_call, mark_not_analysed
 from tests.delivery.receiver import Receiver
 from tests.delivery.test_outbox import config
 
@@ -127,3 +127,19 @@ async def test_alert_is_stored_sent_during_the_call_and_listed_in_the_summary(
     assert [a["rule"] for a in summary_body["data"]["alerts"]] == ["angry_for_10s"]
     with db.session() as session:
         assert session.scalars(select(CallAlertRow.participant_identity)).all() == ["bob"]
+
+
+async def test_opt_out_withdraws_alerts_from_summary_and_deletes_them(db: Database) -> None:
+    call_id = create_call(db, room="r", source="simulated")
+    live = LiveAlerts(db, call_id=call_id, room="r", metadata={}, url=None, rule_specs=ANGRY_RULE)
+    for identity in ("bob", "amy"):
+        for t in range(11):
+            live.on_point(point(identity, float(t), "angry"))
+    await live.drain()
+    mark_not_analysed(db, call_id, "bob", "opted_out", delete_stored=False)
+    with db.session() as session:
+        assert [a["participant"]["identity"] for a in outbox.call_alerts(session, call_id)] == ["amy"]
+        assert len(session.scalars(select(CallAlertRow)).all()) == 2  # kept: deletion was not asked for
+    mark_not_analysed(db, call_id, "bob", "opted_out", delete_stored=True)
+    with db.session() as session:
+        assert session.scalars(select(CallAlertRow.participant_identity)).all() == ["amy"]
