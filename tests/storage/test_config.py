@@ -45,3 +45,11 @@ def test_bad_values_raise_config_error(name, value, message):
         load_config({name: value})
     assert message in str(error.value)
     assert "hunter2" not in str(error.value)  # a rejected secret is never echoed
+
+
+def test_database_from_config_uses_the_environment(tmp_path, monkeypatch):
+    from storage.db import Database
+
+    monkeypatch.setenv("EMOTION_BOT_DB", str(tmp_path / "env.db"))
+    assert Database.from_config().url.database == str(tmp_path / "env.db")
+    assert Database.from_config(str(tmp_path / "arg.db")).url.database == str(tmp_path / "arg.db")
