@@ -261,9 +261,20 @@ class ParticipantAnalyser:
 
     async def _audio_loop(self) -> None:
         while chunks := await self._audio.get_all():
-            speech = await self._engine.run_aux(self._vad_step, chunks)
+            try:
+                speech = await self._engine.run_aux(self._vad_step, chunks)
+            except Exception as exc:  # a VAD failure loses this audio, never the participant
+                self.errors += 1
+                self._vad = None
+                log.error("voice activity detection for %s failed: %r", self.identity, exc)
+                continue
             await self._classify_speech(speech, chunks[-1].captured)
-        speech = await self._engine.run_aux(self._vad_flush)
+        try:
+            speech = await self._engine.run_aux(self._vad_flush)
+        except Exception as exc:
+            self.errors += 1
+            log.error("voice activity detection for %s failed: %r", self.identity, exc)
+            return
         await self._classify_speech(speech, time.monotonic())
 
     def _vad_step(self, chunks: list[_Chunk]) -> list[_Speech]:

@@ -150,13 +150,14 @@ class InferenceEngine:
         started = time.perf_counter()
         face_jobs = [job for job in batch if job.kind == "face"]
         voice_jobs = [job for job in batch if job.kind == "voice"]
-        self._run_guarded(face_jobs, self._classify_faces)
-        self._run_guarded(voice_jobs, self._classify_voices)
-        self.busy_s += time.perf_counter() - started
+        # Counted before any result is delivered, so a caller that saw its result sees its batch too.
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(batch))
         self.face_frames += len(face_jobs)
         self.voice_segments += len(voice_jobs)
+        self._run_guarded(face_jobs, self._classify_faces)
+        self._run_guarded(voice_jobs, self._classify_voices)
+        self.busy_s += time.perf_counter() - started
 
     def _run_guarded(self, jobs: list[_Job], run: Callable[[list[_Job]], None]) -> None:
         if not jobs:

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from emotion_models.voice.classifier import VoiceEmotionClassifier
-
     from bot.pipeline.engine import InferenceEngine
     from emotion_models.face.classifier import FaceEmotionClassifier
     from emotion_models.face.detector import FaceDetector
+    from emotion_models.voice.classifier import VoiceEmotionClassifier
     from emotion_models.voice.vad import StreamingVAD
 
 log = logging.getLogger(__name__)
@@ -60,12 +59,15 @@ def load_models(*, threads: int | None = None) -> Models:
     all inference runs on one model thread, leaving the other cores to the event loop and the writer).
     Raises the model packages' own errors (missing or corrupt model file) with their messages.
     """
-    from emotion_models.voice.classifier import VoiceEmotionClassifier
-
     from emotion_models.face.classifier import FaceEmotionClassifier
     from emotion_models.face.detector import FaceDetector
+    from emotion_models.voice.classifier import VoiceEmotionClassifier
+    from emotion_models.voice.vad import shared_session
 
     n = threads or 1
+    # Open the VAD model now, on the calling (main) thread: locating it imports the LiveKit silero
+    # plugin, which refuses to register from any other thread, and VADs are created on worker threads.
+    shared_session()
     models = Models(
         face_detector=FaceDetector(min_score=0.5),
         face_classifier=FaceEmotionClassifier.load(threads=n),
