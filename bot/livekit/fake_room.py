@@ -47,10 +47,6 @@ class FakeRoom(rtc.EventEmitter[str]):
         super().__init__()
         self.name = name
         self.remote_participants: dict[str, FakeParticipant] = {}
-        self._connected = True
-
-    def isconnected(self) -> bool:
-        return self._connected
 
     def join(
         self,
@@ -94,5 +90,4 @@ class FakeRoom(rtc.EventEmitter[str]):
 
     def close(self, reason: Any = rtc.DisconnectReason.ROOM_CLOSED) -> None:
         """The server closed the room."""
-        self._connected = False
         self.emit("disconnected", reason)

@@ -1,9 +1,10 @@
 """Media adapters: one reader per subscribed track, feeding one participant's analyser.
 
 Bounded by construction: a video reader holds at most one undelivered frame (the SDK's ring buffer
-of capacity 1 drops the oldest), converts it off the event loop, and hands it to the analyser,
-which drops it when busy; both kinds of drop are counted. Readers must be closed explicitly: in
-livekit 1.1.21 a VideoStream's iterator never ends when its track goes away.
+of capacity 1 keeps only the newest), converts it off the event loop and hands it to the analyser,
+whose own bounded queue drops its oldest frame when inference falls behind (the analyser counts
+those). Readers must be closed explicitly: in livekit 1.1.21 a VideoStream's iterator never ends
+when its track goes away.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from livekit import rtc
 logger = logging.getLogger(__name__)
 
 AUDIO_SAMPLE_RATE = 16_000
-# Audio is never thinned (speech segments need every sample) but still bounded: ~5 s of 10 ms
-# frames. Only a stalled event loop fills it, and then the oldest audio goes first.
-AUDIO_QUEUE_FRAMES = 500
+# 100 ms chunks instead of WebRTC's 10 ms: a tenth of the per-chunk work here and in the analyser,
+# for a delay that does not matter to utterance-level emotion.
+AUDIO_FRAME_MS = 100
+# Audio is never thinned (speech segments need every sample) but still bounded: ~5 s. Only a
+# stalled event loop fills it, and then the oldest audio goes first.
+AUDIO_QUEUE_FRAMES = 50
 _STREAM_CLOSE_TIMEOUT_S = 2.0
 # Audio time follows the sample count (exact segment boundaries) until it drifts this far from the
 # wall clock, e.g. after the publisher muted and no frames arrived; then it re-anchors.
@@ -158,7 +162,11 @@ class AudioReader(TrackReader):
 
     def __init__(self, name: str, track: rtc.Track, sink: AudioSink, clock: Clock) -> None:
         stream = rtc.AudioStream.from_track(
-            track=track, sample_rate=AUDIO_SAMPLE_RATE, num_channels=1, capacity=AUDIO_QUEUE_FRAMES
+            track=track,
+            sample_rate=AUDIO_SAMPLE_RATE,
+            num_channels=1,
+            frame_size_ms=AUDIO_FRAME_MS,
+            capacity=AUDIO_QUEUE_FRAMES,
         )
         super().__init__(name, stream)
         self._sink = sink

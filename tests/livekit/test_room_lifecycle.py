@@ -10,6 +10,7 @@ import time
 
 from livekit import rtc
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from bot.livekit.call import RoomCall
 from bot.livekit.fake_room import FakeRoom
@@ -322,3 +323,24 @@ async def test_a_slow_classifier_drops_and_counts_frames_instead_of_queueing(mod
     await asyncio.wait_for(task, 15)
     slow.engine.close()
     await nina.close()
+
+
+async def test_summary_is_retried_while_the_database_is_away(models, database, monkeypatch):
+    monkeypatch.setattr("bot.livekit.call.SUMMARY_RETRY_DELAYS_S", (0.05, 0.05, 0.05))
+    room, session, _call, task = await start_call(models, database)
+    real_finish, failures = session.finish, []
+
+    async def finish_while_db_down(**kwargs):
+        if len(failures) < 2:  # the database answers again on the third try
+            failures.append(1)
+            raise OperationalError("INSERT INTO summaries ...", {}, ConnectionRefusedError("db down"))
+        return await real_finish(**kwargs)
+
+    monkeypatch.setattr(session, "finish", finish_while_db_down)
+    olga = LiveParticipant(room, "olga").join()
+    await wait_until(lambda: face_count(session, "olga") >= 1, what="analysed")
+    await olga.leave()
+    outcome = await asyncio.wait_for(task, 10)
+    assert len(failures) == 2 and outcome.summary["call_id"] == session.call_id
+    assert count(database, SummaryRow, session.call_id) == 1
+    await olga.close()
