@@ -3,7 +3,8 @@
 Exit codes: 0 analysed; 1 read fine but nothing to analyse (no face and no speech anywhere);
 2 usage or configuration error; 3 the file cannot be read (nothing is stored); 4 database
 unavailable; 5 models missing or corrupt; 6 the summary webhook was not delivered (it stays queued
-in the outbox for `emotion-bot webhooks deliver`).
+in the outbox for `emotion-bot webhooks deliver`); 7 the analysis stopped on an unexpected error (what
+was analysed is stored as a partial call).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
@@ -21,6 +23,7 @@ EXIT_UNREADABLE = 3
 EXIT_DATABASE = 4
 EXIT_MODELS = 5
 EXIT_WEBHOOK = 6
+EXIT_FAILED = 7
 
 DEFAULT_MAX_DURATION_S = 4 * 3600.0
 
@@ -89,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(
             _analyse(info, models, database, participant, config, delivery, progress=not args.no_progress)
         )
+    except Exception as exc:
+        logging.getLogger(__name__).debug("analysis failed", exc_info=True)
+        return _fail(EXIT_FAILED, f"analysis of {info.path.name} stopped: {exc!r} (stored as a partial call)")
     finally:
         models.close()
         database.dispose()

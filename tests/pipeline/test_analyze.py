@@ -154,11 +154,11 @@ def test_webhook_is_posted_and_signed(call_mp4, tmp_path, capsys, monkeypatch, r
     assert payload["data"]["call_id"] == json.loads(out[-1])["call_id"]
 
 
-def test_webhook_failure_is_reported_and_kept(call_mp4, tmp_path, capsys, monkeypatch):
+def test_webhook_failure_is_reported_and_kept(speech_wav, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EMOTION_BOT_WEBHOOK_SECRET", generate_secret())
     failing = Receiver(status=503)
     try:
-        code, out = analyze(capsys, call_mp4, "--db", tmp_path / "f.db", "--webhook", failing.url)
+        code, out = analyze(capsys, speech_wav, "--db", tmp_path / "f.db", "--webhook", failing.url)
     finally:
         failing.close()
     assert code == EXIT_WEBHOOK

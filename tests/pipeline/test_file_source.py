@@ -25,12 +25,12 @@ def read_all(path: Path, fps: float = 2.0) -> tuple[list[VideoSample], list[Audi
 
 @pytest.mark.parametrize("name", ["av.mp4", "av.webm", "av.mkv"])
 def test_video_and_audio_containers(media_dir, name):
-    path = write_recording(media_dir / name, duration_s=3.0, fps=10, width=320, height=240)
+    path = write_recording(media_dir / name, duration_s=3.0, fps=10, width=160, height=120)
     info = probe(path)
     assert info.has_video and info.has_audio
     frames, chunks, report = read_all(path)
     assert [round(f.t, 1) for f in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
-    assert frames[0].rgb.shape == (240, 320, 3) and frames[0].rgb.dtype == np.uint8
+    assert frames[0].rgb.shape == (120, 160, 3) and frames[0].rgb.dtype == np.uint8
     assert all(c.pcm.dtype == np.int16 for c in chunks)
     assert report.audio_s == pytest.approx(3.0, abs=0.1)
     # chunk timestamps are continuous: each starts where the previous one ended

@@ -193,18 +193,27 @@ def decode(info: MediaInfo, *, video_fps: float, report: DecodeReport) -> Iterat
                     continue
                 t = max(0.0, frame.time - start)
                 report.last_t = max(report.last_t, t)
-                if isinstance(frame, av.VideoFrame):
-                    report.video_frames += 1
-                    if sampler.offer(t):
-                        report.sampled_frames += 1
-                        yield VideoSample(_to_rgb(frame), t)
+                try:
+                    if isinstance(frame, av.VideoFrame):
+                        report.video_frames += 1
+                        samples: list[VideoSample | AudioSample] = (
+                            [VideoSample(_to_rgb(frame), t)] if sampler.offer(t) else []
+                        )
+                        report.sampled_frames += len(samples)
+                    else:
+                        if audio_t is None or abs(t - audio_t) > AUDIO_GAP_TOLERANCE_S:
+                            audio_t = t  # first audio, or a gap in the file: re-anchor the clock
+                        samples = list(_resampled(resampler, frame, audio_t))
+                        audio_s = sum(len(s.pcm) for s in samples if isinstance(s, AudioSample)) / SAMPLE_RATE
+                        audio_t += audio_s
+                        report.audio_s += audio_s
+                except (av.FFmpegError, ValueError) as exc:  # an undecodable frame, a format change
+                    report.skipped_packets += 1
+                    report.skipped_reasons.append(type(exc).__name__)
+                    if not isinstance(frame, av.VideoFrame):
+                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
                     continue
-                if audio_t is None or abs(t - audio_t) > AUDIO_GAP_TOLERANCE_S:
-                    audio_t = t  # first audio, or a gap in the file: re-anchor the clock
-                for sample in _resampled(resampler, frame, audio_t):
-                    audio_t += len(sample.pcm) / SAMPLE_RATE
-                    report.audio_s += len(sample.pcm) / SAMPLE_RATE
-                    yield sample
+                yield from samples
         if audio_t is not None:
             for sample in _resampled(resampler, None, audio_t):  # the resampler's buffered tail
                 audio_t += len(sample.pcm) / SAMPLE_RATE

@@ -1,0 +1,42 @@
+"""`emotion-bot demo` end to end, and the bench's simulated live feed (short runs)."""
+
+from __future__ import annotations
+
+import json
+
+from bot.cli import main
+from bot.pipeline.benchmark import simulated_call, voice_throughput
+from storage.models import CallRow, ObservationRow
+
+from .test_analyze import rows
+
+
+def test_demo_runs_end_to_end_on_shipped_media(tmp_path, capsys):
+    db = tmp_path / "demo.db"
+    code = main(["demo", "--seconds", "6", "--db", str(db), "--json"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    summary = json.loads(out[-1])
+    assert summary["participants"][0]["display_name"] == "Eileen (demo)"
+    counts = summary["participants"][0]["observation_counts"]
+    assert counts["face"] >= 10 and counts["voice"] >= 1
+    assert any(line.startswith("stored in ") for line in out)
+    assert (
+        rows(db, CallRow, status="finished") == 1
+        and rows(db, ObservationRow) == counts["face"] + counts["voice"]
+    )
+
+
+async def test_simulated_live_feed_reaches_the_database(models, database):
+    result = await simulated_call(models, database, participants=3, seconds=3.0)
+    stats = result.stats
+    assert set(stats["participants"]) == {"p000", "p001", "p002"}
+    assert all(abs(p["frames_sampled"] - 6) <= 1 for p in stats["participants"].values())
+    assert stats["faces"] >= 15 and stats["p95_frame_to_db_s"] is not None
+    assert all(p["audio_in_s"] > 2.9 for p in stats["participants"].values())
+    assert rows(database.url.database, ObservationRow) == stats["observations"]
+
+
+def test_voice_throughput_is_measured(models):
+    voice = voice_throughput(models, audio_s=8.0)
+    assert voice["segments"] >= 1 and 0 < voice["real_time_factor"] < 10
