@@ -115,7 +115,9 @@ async def _simulate(
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C ends the call and still summarises
+    # Ctrl-C ends the call and still summarises. Not loop.add_signal_handler: on an overloaded loop
+    # its wake-up pipe fills up and the signal is lost; call_soon_threadsafe always queues.
+    previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
     pipeline = PipelineConfig(all_faces=args.all_faces)
     options = RoomOptions(
         empty_grace_s=0.0,  # participants leave when their file ends: then the call is over
@@ -142,7 +144,7 @@ async def _simulate(
     except NothingToSimulateError as exc:
         return _fail(EXIT_UNREADABLE, f"nothing to simulate: {exc}")
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
     webhook = await _deliver(database, delivery, result.stats["call_id"]) if delivery else None
     code = 0
     if webhook is not None and not webhook["delivered"]:

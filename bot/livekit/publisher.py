@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from livekit import rtc
 
 from bot.pipeline.sources.file import (
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PUBLISH_FPS = 15.0  # what LiveKit clients often send per participant on a busy call
 _HANDOVER_ITEMS = 16
+AUDIO_CHUNK_S = 0.1
 
 
 @dataclass(slots=True)
@@ -158,7 +160,7 @@ class FilePublisher:
         offset = 0.0
         while True:
             report = DecodeReport()
-            for item in decode(wanted, video_fps=self.fps, report=report):
+            for item in _audio_in_chunks(decode(wanted, video_fps=self.fps, report=report)):
                 t = offset + item.t
                 if self.duration_s is not None and t >= self.duration_s:
                     return
@@ -172,3 +174,21 @@ class FilePublisher:
                 return
             self.stats.loops += 1
             offset += report.last_t + 1.0 / self.fps
+
+
+def _audio_in_chunks(items: Iterator[VideoSample | AudioSample]) -> Iterator[VideoSample | AudioSample]:
+    """Audio regrouped into AUDIO_CHUNK_S pieces (codec frames are ~20-64 ms): fewer, larger
+    captures keep the event loop free for the bot's side of the simulation."""
+    pending: list[AudioSample] = []
+    samples = 0
+    for item in items:
+        if isinstance(item, VideoSample):
+            yield item
+            continue
+        pending.append(item)
+        samples += len(item.pcm)
+        if samples >= AUDIO_CHUNK_S * SAMPLE_RATE:
+            yield AudioSample(np.concatenate([p.pcm for p in pending]), pending[0].t)
+            pending, samples = [], 0
+    if pending:
+        yield AudioSample(np.concatenate([p.pcm for p in pending]), pending[0].t)
