@@ -46,5 +46,22 @@ train-face: setup
 	$(BIN)/python -m training.face.train --train $(DATA)/fer2013/train --val $(DATA)/fer2013/validation \
 		--out runs/face --time-budget-min 105
 
+# Voice: EmoDB here is the model's own training data (speaker-independent LOSO numbers: model card).
+eval-voice: setup
+	$(BIN)/emotion-bot eval voice --data $(DATA)/emodb --json
+	$(BIN)/emotion-bot eval voice --data $(DATA)/emodb --telephone --json
+	$(BIN)/python -m training.voice.benchmark --data $(DATA) --json
+
+# LOSO comparison of the approaches, cross-corpus transfer, then the shipped model (EmoDB + nEMO).
+# VOICE_EMODB_ONLY=1 builds the commercially clean EmoDB-only model instead.
+train-voice: setup
+ifeq ($(VOICE_EMODB_ONLY),1)
+	$(BIN)/python -m training.voice.train --data $(DATA)/emodb --out runs/voice-emodb \
+		--model-out emotion_models/assets/voice_emotion_emodb.onnx
+else
+	$(BIN)/python -m training.voice.train --data $(DATA)/emodb --data $(DATA)/nemo --out runs/voice \
+		--model-out emotion_models/assets/voice_emotion.onnx
+endif
+
 clean:
 	rm -rf runs .pytest_cache
