@@ -45,6 +45,7 @@ class SimulatedParticipant:
     identity: str
     path: Path
     sip: bool = False
+    name: str = ""  # display name (default: the identity)
 
     @classmethod
     def parse(cls, spec: str) -> SimulatedParticipant:
@@ -163,10 +164,13 @@ async def _attend(
     if spec.sip:
         attributes = {"sip.phoneNumber": f"{SIMULATED_PHONE_PREFIX}{number:03d}", "sip.callStatus": "active"}
         participant: FakeParticipant = room.join(
-            spec.identity, kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP, attributes=attributes
+            spec.identity,
+            name=spec.name or spec.identity,
+            kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+            attributes=attributes,
         )
     else:
-        participant = room.join(spec.identity, name=spec.identity)
+        participant = room.join(spec.identity, name=spec.name or spec.identity)
     for track, source in publisher.tracks(spec.identity):
         room.publish(participant, track, source)
     try:

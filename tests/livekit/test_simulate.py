@@ -180,3 +180,19 @@ def _observations(database: Database) -> int:
             return s.scalar(select(func.count()).select_from(ObservationRow)) or 0
     except Exception:  # the schema is still being created by the child
         return 0
+
+
+async def test_demo_call_has_a_camera_participant_and_a_phone_caller(models, database):
+    from bot.livekit.demo import simulate_demo_call
+
+    result = await simulate_demo_call(models, database, seconds=3.0)
+    participants = {p["identity"]: p for p in result.outcome.summary["participants"]}
+    assert participants["eileen"]["display_name"] == "Eileen (demo)"
+    assert participants["eileen"]["observation_counts"]["face"] > 0
+    assert (
+        participants["caller"]["kind"] == "sip" and participants["caller"]["observation_counts"]["face"] == 0
+    )
+    assert (
+        participants["caller"]["phone_number"].startswith("+44")
+        and "*" in participants["caller"]["phone_number"]
+    )
