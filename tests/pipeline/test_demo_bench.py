@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.cli import main
 from bot.pipeline.benchmark import simulated_call, voice_throughput
 from storage.models import CallRow, ObservationRow
@@ -11,6 +13,7 @@ from storage.models import CallRow, ObservationRow
 from .test_analyze import rows
 
 
+@pytest.mark.slow  # writes a recording and loads the models in the command itself
 def test_demo_runs_end_to_end_on_shipped_media(tmp_path, capsys):
     db = tmp_path / "demo.db"
     code = main(["demo", "--seconds", "6", "--db", str(db), "--json"])
@@ -27,6 +30,7 @@ def test_demo_runs_end_to_end_on_shipped_media(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow  # a 3 s real-time feed
 async def test_simulated_live_feed_reaches_the_database(models, database):
     result = await simulated_call(models, database, participants=3, seconds=3.0)
     stats = result.stats

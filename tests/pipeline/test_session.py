@@ -147,6 +147,7 @@ async def live_feed(analyser, seconds: float, fps: float = 10.0) -> int:
     return largest
 
 
+@pytest.mark.slow  # real-time feed against a deliberately slow classifier (~5 s)
 async def test_slow_inference_drops_oldest_frames_and_counts_them(slow_models, database):
     config = PipelineConfig(max_queue=1, adaptive=False)
     session = await CallSession.open(
@@ -162,6 +163,7 @@ async def test_slow_inference_drops_oldest_frames_and_counts_them(slow_models, d
     assert count(database, ObservationRow) == stats["faces"]
 
 
+@pytest.mark.slow  # real-time feed against a deliberately slow classifier (~5 s)
 async def test_slow_inference_makes_sampling_back_off(slow_models, database):
     session = await CallSession.open(models=slow_models, database=database, room="slow2", source="simulated")
     analyser = session.participant("gina")
