@@ -44,7 +44,7 @@ def test_training_smoke_produces_loadable_onnx(tiny_corpus: Path, tmp_path: Path
     model_path = tmp_path / "voice.onnx"
     argv = ["--data", str(tiny_corpus), "--out", str(tmp_path / "run"), "--model-out", str(model_path)]
     argv += ["--versions", "2", "--workers", "1", "--approaches", "baseline", "mlp", "--skip-cross-corpus"]
-    argv += ["--mlp-steps", "200"]
+    argv += ["--steps", "200"]
     assert train.main(argv) == 0
 
     report = json.loads((tmp_path / "run" / "report.json").read_text())

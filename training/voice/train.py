@@ -49,9 +49,9 @@ def _training_rows(table: FeatureTable) -> tuple[np.ndarray, np.ndarray, np.ndar
     return table.features.reshape(n * v, d), np.repeat(table.labels, v), np.repeat(table.corpora, v)
 
 
-def _train(approach: str, table: FeatureTable, seed: int, mlp_steps: int) -> DenseModel:
+def _train(approach: str, table: FeatureTable, seed: int, steps: int) -> DenseModel:
     x, y, corpora = _training_rows(table)
-    return fit(approach, x, y, corpora, seed=seed, mlp_steps=mlp_steps)
+    return fit(approach, x, y, corpora, seed=seed, steps=steps)
 
 
 def _report(y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
@@ -64,14 +64,14 @@ def _shared_class_uar(y_true: np.ndarray, probs: np.ndarray, classes: np.ndarray
     return _report(y_true[keep], probs[keep])["uar"] if keep.any() else 0.0
 
 
-def loso(table: FeatureTable, approach: str, seed: int, mlp_steps: int) -> dict[str, Any]:
+def loso(table: FeatureTable, approach: str, seed: int, steps: int) -> dict[str, Any]:
     """Leave-one-speaker-out: per-corpus reports on clean and phone-channel versions of held-out clips."""
     clean = np.zeros((len(table.labels), len(LABELS)), dtype=np.float32)
     phone = np.zeros_like(clean)
     per_speaker: dict[str, float] = {}
     for speaker in np.unique(table.speakers):
         held = table.speakers == speaker
-        model = _train(approach, table.subset(~held), seed, mlp_steps)
+        model = _train(approach, table.subset(~held), seed, steps)
         clean[held] = model.predict_proba(table.features[held, CLEAN])
         phone[held] = model.predict_proba(table.features[held, TELEPHONE])
         per_speaker[str(speaker)] = round(_report(table.labels[held], clean[held])["uar"], 4)
@@ -86,13 +86,13 @@ def loso(table: FeatureTable, approach: str, seed: int, mlp_steps: int) -> dict[
     return result
 
 
-def cross_corpus(table: FeatureTable, approach: str, seed: int, mlp_steps: int) -> dict[str, Any]:
+def cross_corpus(table: FeatureTable, approach: str, seed: int, steps: int) -> dict[str, Any]:
     """Train on all of one corpus, test on every other (clean clips)."""
     results: dict[str, Any] = {}
     corpora = np.unique(table.corpora)
     for source in corpora:
         train_mask = table.corpora == source
-        model = _train(approach, table.subset(train_mask), seed, mlp_steps)
+        model = _train(approach, table.subset(train_mask), seed, steps)
         seen = np.unique(table.labels[train_mask])
         for target in corpora:
             if target == source:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", type=int, default=6, help="clean + phone + (n-2) augmented per clip")
     parser.add_argument("--workers", type=int, default=2, help="feature-extraction processes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mlp-steps", type=int, default=800, help="optimiser steps per MLP fit")
+    parser.add_argument("--steps", type=int, default=800, help="optimiser steps per model fit")
     parser.add_argument("--skip-loso", action="store_true", help="no LOSO comparison (needs --final)")
     parser.add_argument("--skip-cross-corpus", action="store_true")
     args = parser.parse_args(argv)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     final = args.final
     if not args.skip_loso:
         t0 = time.perf_counter()
-        loso_results = {a: loso(table, a, args.seed, args.mlp_steps) for a in args.approaches}
+        loso_results = {a: loso(table, a, args.seed, args.steps) for a in args.approaches}
         timings["loso_s"] = round(time.perf_counter() - t0, 1)
         report["loso"] = loso_results
         report["loso_summary"] = summarise(loso_results)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("LOSO summary: %s", json.dumps(report["loso_summary"]))
     if not args.skip_cross_corpus and len(corpora) > 1:
         t0 = time.perf_counter()
-        report["cross_corpus"] = cross_corpus(table, final, args.seed, args.mlp_steps)
+        report["cross_corpus"] = cross_corpus(table, final, args.seed, args.steps)
         timings["cross_corpus_s"] = round(time.perf_counter() - t0, 1)
         log.info(
             "cross-corpus (%s): %s",
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     report["final_approach"] = final
     if args.model_out is not None:
         t0 = time.perf_counter()
-        model = _train(final, table, args.seed, args.mlp_steps)
+        model = _train(final, table, args.seed, args.steps)
         seen = [LABELS[i] for i in np.unique(table.labels)]
         save_onnx(
             model,
