@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Files shorter than this analyse too fast for a progress bar to help.
 PROGRESS_MIN_S = 60.0
+# Media that ends this much before the container's announced duration was cut short.
+TRUNCATION_SLACK_S = 1.5
+MIN_VIDEO_COVERAGE = 0.9
 
 
 @dataclass
@@ -107,7 +110,7 @@ async def analyse_recording(
 def _notes(
     info: MediaInfo, report: DecodeReport, stats: dict[str, Any], media_s: float, wall_s: float
 ) -> list[str]:
-    notes = []
+    notes = list(info.problems)
     if not info.has_video:
         notes.append("no video stream: voice only")
     elif stats["faces"] == 0:
@@ -116,6 +119,7 @@ def _notes(
         notes.append("no audio stream: face only")
     elif stats["segments"] == 0:
         notes.append(f"no speech found in {report.audio_s:.1f} s of audio")
+    notes.extend(_coverage_notes(info, report))
     skipped = report.skipped_summary()
     if skipped:
         notes.append(skipped)
@@ -124,4 +128,23 @@ def _notes(
         notes.append(f"analysed {media_s:.1f} s of media in {wall_s:.1f} s ({speed:.1f}x real time)")
         if speed < 1.0:
             log.warning("analysis ran slower than real time (%.2fx) on this machine", speed)
+    return notes
+
+
+def _coverage_notes(info: MediaInfo, report: DecodeReport) -> list[str]:
+    """What the container announced but could not be decoded (cut-off or damaged files)."""
+    duration = info.duration_s
+    if not duration:
+        return []
+    notes = []
+    if report.last_t < duration - TRUNCATION_SLACK_S:
+        notes.append(
+            f"the media ends at {report.last_t:.1f} s of the {duration:.1f} s announced (truncated?)"
+        )
+    if info.has_audio and report.audio_s < duration - TRUNCATION_SLACK_S:
+        notes.append(f"only {report.audio_s:.1f} s of {duration:.1f} s of audio could be decoded")
+    if info.has_video and info.video_fps:
+        expected = duration * info.video_fps
+        if report.video_frames < MIN_VIDEO_COVERAGE * expected:
+            notes.append(f"only {report.video_frames} of ~{expected:.0f} video frames could be decoded")
     return notes

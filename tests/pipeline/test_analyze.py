@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 import standardwebhooks
 from sqlalchemy import func, select
@@ -174,3 +175,29 @@ def test_webhook_without_secret_is_refused_up_front(call_mp4, tmp_path, capsys, 
     assert code == 2
     assert "EMOTION_BOT_WEBHOOK_SECRET" in capsys.readouterr().err
     assert not (tmp_path / "n.db").exists()
+
+
+def test_partly_damaged_file_is_analysed_and_the_loss_reported(media_dir, tmp_path, capsys):
+    from bot.pipeline.demo_media import write_recording
+
+    full = write_recording(media_dir / "to_damage.mkv", duration_s=6.0, fps=10, width=320, height=240)
+    data = bytearray(full.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    code, out = analyze(capsys, damaged, "--db", tmp_path / "d.db", "--json")
+    assert code == 0
+    assert any("could not be decoded" in line or "damaged packet" in line for line in out)
+    assert json.loads(out[-1])["participants"][0]["observation_counts"]["face"] >= 3
+
+
+def test_cut_off_file_is_analysed_up_to_the_cut(media_dir, tmp_path, capsys):
+    from bot.pipeline.demo_media import write_recording
+
+    full = write_recording(media_dir / "to_cut.mkv", duration_s=6.0, fps=10, width=320, height=240)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.6)])
+    code, out = analyze(capsys, cut, "--db", tmp_path / "c.db")
+    assert code == 0
+    assert any(line.startswith("note: the media ends at") and "truncated" in line for line in out)

@@ -29,6 +29,8 @@ SAMPLE_RATE = 16000
 MAX_FRAME_SIDE = 1280
 # How many packets probe reads looking for a first decodable frame of each stream.
 PROBE_PACKETS = 400
+# Distinct reasons kept for the report (a badly damaged long file can skip thousands of packets).
+MAX_REASONS = 20
 AUDIO_GAP_TOLERANCE_S = 0.5
 # FFmpeg demuxers that "read" plain text (as ANSI art video): such a file is not a recording.
 TEXT_DEMUXERS = frozenset({"tty"})
@@ -50,6 +52,7 @@ class MediaInfo:
     width: int | None = None
     height: int | None = None
     video_fps: float | None = None
+    problems: tuple[str, ...] = ()  # streams present but not decodable
 
     def describe(self) -> str:
         parts = [self.container]
@@ -85,11 +88,17 @@ class DecodeReport:
     skipped_reasons: list[str] = field(default_factory=list)
     stopped_early: str | None = None
 
+    def skip(self, exc: Exception) -> None:
+        self.skipped_packets += 1
+        reason = type(exc).__name__
+        if reason not in self.skipped_reasons and len(self.skipped_reasons) < MAX_REASONS:
+            self.skipped_reasons.append(reason)
+
     def skipped_summary(self) -> str | None:
         """One sentence on what was not analysed, or None when everything was read."""
         notes = []
         if self.skipped_packets:
-            reasons = "; ".join(sorted(set(self.skipped_reasons))[:3])
+            reasons = "; ".join(self.skipped_reasons[:3])
             notes.append(f"skipped {self.skipped_packets} damaged packet(s) ({reasons})")
         if self.stopped_early:
             notes.append(f"stopped reading at {self.last_t:.1f} s: {self.stopped_early}")
@@ -142,6 +151,11 @@ def probe(path: Path | str) -> MediaInfo:
             )
         has_video = video is not None and video.index in decodable
         has_audio = audio is not None and audio.index in decodable
+        problems = tuple(
+            f"its {stream.type} stream ({stream.codec_context.name}) could not be decoded and is ignored"
+            for stream in wanted.values()
+            if stream.index not in decodable
+        )
         duration = container.duration / av.time_base if container.duration else None
         return MediaInfo(
             path=path,
@@ -152,6 +166,7 @@ def probe(path: Path | str) -> MediaInfo:
             width=video.codec_context.width if has_video and video else None,
             height=video.codec_context.height if has_video and video else None,
             video_fps=float(video.average_rate) if has_video and video and video.average_rate else None,
+            problems=problems,
         )
 
 
@@ -185,8 +200,7 @@ def decode(info: MediaInfo, *, video_fps: float, report: DecodeReport) -> Iterat
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
-                report.skipped_packets += 1
-                report.skipped_reasons.append(type(exc).__name__)
+                report.skip(exc)
                 continue
             for frame in frames:
                 if frame.time is None:
@@ -208,8 +222,7 @@ def decode(info: MediaInfo, *, video_fps: float, report: DecodeReport) -> Iterat
                         audio_t += audio_s
                         report.audio_s += audio_s
                 except (av.FFmpegError, ValueError) as exc:  # an undecodable frame, a format change
-                    report.skipped_packets += 1
-                    report.skipped_reasons.append(type(exc).__name__)
+                    report.skip(exc)
                     if not isinstance(frame, av.VideoFrame):
                         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
                     continue
