@@ -231,6 +231,11 @@ class RoomAnalysis:
         return result
 
     @property
+    def end_reason(self) -> CallEnd | None:
+        """Why the call is over, once it is (None while it goes on)."""
+        return self._end.result() if self._end is not None and self._end.done() else None
+
+    @property
     def active_readers(self) -> int:
         return len(self._readers)
 
@@ -421,8 +426,9 @@ class RoomAnalysis:
         if entry is None:
             return
         identity, media, reader = entry
-        await reader.aclose()
+        # Counted as finished before it is: stats() must never miss a reader that is closing.
         self._finished_track_stats.setdefault((identity, media), []).append(reader.stats)
+        await reader.aclose()
         logger.info("stopped %s %s", media, reader.name)
 
     def _cancel_timer(self) -> None:

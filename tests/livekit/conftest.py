@@ -36,12 +36,28 @@ def database(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def live():
+    """Makes LiveParticipants and closes them after the test, even a failed one: a source left
+    feeding a stream after its event loop closed makes the SDK's Rust side abort the process."""
+    made: list[LiveParticipant] = []
+
+    def make(room: FakeRoom, identity: str, **kwargs: object) -> LiveParticipant:
+        participant = LiveParticipant(room, identity, **kwargs)
+        made.append(participant)
+        return participant
+
+    yield make
+    for participant in made:
+        await participant.close()
 
 
 class LiveParticipant:
@@ -69,6 +85,7 @@ class LiveParticipant:
         self._audio = rtc.AudioSource(16000, 1)
         self._screen = rtc.VideoSource(width, height)
         self._feeder: asyncio.Task[None] | None = None
+        self._closed = False
         self.frames_sent = 0
 
     def join(self, *, camera: bool = True, microphone: bool = True) -> LiveParticipant:
@@ -107,8 +124,10 @@ class LiveParticipant:
 
     async def close(self) -> None:
         await self._stop_feeding()
-        for source in (self._video, self._screen, self._audio):
-            await source.aclose()
+        if not self._closed:
+            self._closed = True
+            for source in (self._video, self._screen, self._audio):
+                await source.aclose()
 
     async def _stop_feeding(self) -> None:
         if self._feeder is not None:
@@ -124,9 +143,7 @@ class LiveParticipant:
         while True:
             elapsed = time.monotonic() - start
             if elapsed >= next_video:
-                rgb = face_frame(
-                    elapsed, width=self.width, height=self.height, portrait_side=self.height * 3 // 4
-                )
+                rgb = face_frame(elapsed, width=self.width, height=self.height, portrait_side=self.height)
                 frame = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGB24, rgb.tobytes())
                 self._video.capture_frame(frame)
                 self._screen.capture_frame(frame)

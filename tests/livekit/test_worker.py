@@ -22,7 +22,7 @@ from storage.db import Database
 from storage.models import CallRow, utcnow
 from storage.outbox_models import WebhookMessageRow
 from storage.repository import create_call, latest_summary
-from tests.livekit.conftest import LiveParticipant, wait_until
+from tests.livekit.conftest import wait_until
 
 LIVEKIT_ENV = {
     "LIVEKIT_URL": "ws://127.0.0.1:7880",
@@ -37,7 +37,9 @@ def call_row(database: Database, call_id: str | None = None) -> CallRow:
         return s.scalars(query).one()
 
 
-async def test_job_entrypoint_analyses_the_room_and_records_invalid_metadata(models, database, monkeypatch):
+async def test_job_entrypoint_analyses_the_room_and_records_invalid_metadata(
+    models, database, monkeypatch, live
+):
     monkeypatch.setenv(GRACE_ENV, "0.2")
     monkeypatch.delenv("EMOTION_BOT_WEBHOOK_URL", raising=False)
     room = FakeRoom("dispatched-room")
@@ -45,10 +47,10 @@ async def test_job_entrypoint_analyses_the_room_and_records_invalid_metadata(mod
         ctx.proc.userdata.update(models=models, database=database)
         job = asyncio.create_task(entrypoint(ctx))
         await wait_until(lambda: _has_call(database) or job.done(), what="call row")
-        customer = LiveParticipant(room, "customer-1").join()
+        customer = live(room, "customer-1").join()
         await asyncio.sleep(2.0)
         await customer.leave()
-        await asyncio.wait_for(job, 15)
+        await asyncio.wait_for(job, 30)
         # The SDK runs shutdown callbacks after the entrypoint asked for shutdown: harmless now.
         await asyncio.gather(*(callback("room closed") for callback in ctx._shutdown_callbacks))
     call = call_row(database)
