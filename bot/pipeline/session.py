@@ -67,6 +67,8 @@ class CallSession:
         self._registrations: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, list[Observation | FusedPoint]] = {}
         self._excluded: dict[str, str] = {}
+        self._profiles: dict[str, tuple[Any, ...]] = {}  # last stored participant fields, per identity
+        self._left: set[str] = set()
         self._listeners: list[Listener] = []
         self._db_latencies: deque[float] = deque(maxlen=20_000)
         self._finish_lock = asyncio.Lock()
@@ -116,8 +118,9 @@ class CallSession:
         phone_number: str | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> ParticipantAnalyser:
-        """The analyser of `identity`, created on first use. Calling again (a rejoin, new attributes)
-        returns the same analyser and updates the same participant row. Call from the event loop."""
+        """The analyser of `identity`, created on first use. Calling again returns the same analyser;
+        after a leave (a rejoin) or with changed fields it also updates the same participant row.
+        Call from the event loop."""
         if self._summary is not None:
             raise RuntimeError(f"call {self.call_id} is finished")
         analyser = self._analysers.get(identity)
@@ -131,6 +134,11 @@ class CallSession:
                 on_fused=self._on_fused,
             )
             self._analysers[identity] = analyser
+        profile = (display_name, kind, role, phone_number, attributes)
+        if self._profiles.get(identity) == profile and identity not in self._left:
+            return analyser  # nothing new to store: callers may ask for the analyser as often as they like
+        self._profiles[identity] = profile
+        self._left.discard(identity)
         self._register(
             identity,
             lambda: asyncio.to_thread(
@@ -153,6 +161,7 @@ class CallSession:
         if analyser is not None:
             await analyser.aclose()
         await self._registered(identity)
+        self._left.add(identity)
         await asyncio.to_thread(mark_participant_left, self._db, self.call_id, identity)
 
     async def exclude_participant(self, identity: str, reason: str, *, delete_stored: bool = False) -> None:

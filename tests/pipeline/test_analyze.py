@@ -182,13 +182,13 @@ def test_partly_damaged_file_is_analysed_and_the_loss_reported(media_dir, tmp_pa
 
     full = write_recording(media_dir / "to_damage.mkv", duration_s=6.0, fps=10, width=320, height=240)
     data = bytearray(full.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 4000] = np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    middle, width = len(data) // 2, len(data) // 6  # a sixth of the file overwritten with noise
+    data[middle : middle + width] = np.random.default_rng(1).integers(0, 256, width, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.mkv"
     damaged.write_bytes(bytes(data))
     code, out = analyze(capsys, damaged, "--db", tmp_path / "d.db", "--json")
     assert code == 0
-    assert any("could not be decoded" in line or "damaged packet" in line for line in out)
+    assert any(line.startswith("note: only ") and "could be decoded" in line for line in out)
     assert json.loads(out[-1])["participants"][0]["observation_counts"]["face"] >= 3
 
 
