@@ -1,6 +1,6 @@
 """Render the measured part of the voice model card from a training report.
 
-    python -m training.voice.model_card --report runs/voice/report.json [--report runs/voice-x3/report.json]
+    python -m training.voice.model_card --report runs/voice/report.json [--report OTHER_RUN/report.json]
 
 Prints Markdown tables (LOSO per approach, corpus and condition; the shipped approach's confusion
 matrices and per-speaker UAR; cross-corpus transfer) to paste into emotion_models/assets/voice_emotion.md,

@@ -4,7 +4,6 @@
   (`steps` below is the optimiser budget of every torch fit, linear or not.)
 - `logreg`: all utterance features + multinomial logistic regression.
 - `mlp`: all utterance features + one hidden layer (ReLU, dropout, input noise), weighted cross-entropy.
-- `mlp_x3`: three such MLPs (different seeds) whose logits are averaged, exported as one wider MLP.
 
 Every model ends as a list of affine layers with ReLU between them, which is what the ONNX export
 writes and what `predict_proba` evaluates (numpy, the same arithmetic as the exported graph).
@@ -211,19 +210,6 @@ def fit_mlp(
     )
 
 
-def average_logits(models: list[DenseModel]) -> DenseModel:
-    """One 2-layer model equal to the mean of the members' logits (hidden layers side by side).
-
-    Members must share their input standardisation (same training rows), which fit_mlp guarantees.
-    """
-    first = models[0]
-    w1 = np.concatenate([m.layers[0][0] for m in models], axis=1)
-    b1 = np.concatenate([m.layers[0][1] for m in models])
-    w2 = np.concatenate([m.layers[1][0] for m in models], axis=0) / len(models)
-    b2 = np.mean([m.layers[1][1] for m in models], axis=0).astype(np.float32)
-    return DenseModel(first.feature_index, first.mean, first.scale, [(w1, b1), (w2, b2)])
-
-
 ALL_FEATURES = np.arange(NUM_FEATURES)
 BASELINE_INDEX = np.arange(NUM_FEATURES)[BASELINE_FEATURES]
 
@@ -239,11 +225,7 @@ def fit(
         return fit_logreg(x, y, weights, ALL_FEATURES, steps=steps, seed=seed)
     if approach == "mlp":
         return fit_mlp(x, y, weights, ALL_FEATURES, steps=steps, seed=seed)
-    if approach == "mlp_x3":
-        members = [fit_mlp(x, y, weights, ALL_FEATURES, steps=steps, seed=seed + k) for k in range(3)]
-        return average_logits(members)
     raise ValueError(f"unknown approach {approach!r}; known: {APPROACHES}")
 
 
-APPROACHES: tuple[str, ...] = ("baseline", "logreg", "mlp", "mlp_x3")
-DEFAULT_APPROACHES: tuple[str, ...] = ("baseline", "logreg", "mlp")  # mlp_x3 triples the MLP's CPU
+APPROACHES: tuple[str, ...] = ("baseline", "logreg", "mlp")

@@ -31,7 +31,7 @@ from emotion_models.metrics import classification_report, format_report
 from training.voice.augment import CLEAN, TELEPHONE
 from training.voice.dataset import FeatureTable, load_corpus_features
 from training.voice.export import save_onnx
-from training.voice.models import APPROACHES, DEFAULT_APPROACHES, DenseModel, fit
+from training.voice.models import APPROACHES, DenseModel, fit
 
 log = logging.getLogger("training.voice")
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/voice"), help="run folder (cache, report)")
     parser.add_argument("--model-out", type=Path, help="where to write the final ONNX model")
-    parser.add_argument("--approaches", nargs="+", default=list(DEFAULT_APPROACHES), choices=APPROACHES)
+    parser.add_argument("--approaches", nargs="+", default=list(APPROACHES), choices=APPROACHES)
     parser.add_argument("--final", default="best", help="approach to ship, or 'best' (by LOSO)")
     parser.add_argument("--versions", type=int, default=6, help="clean + phone + (n-2) augmented per clip")
     parser.add_argument("--workers", type=int, default=2, help="feature-extraction processes")
