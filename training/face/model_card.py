@@ -147,10 +147,13 @@ def _weakest_classes(val: dict[str, Any], count: int = 3) -> str:
             f"- **{name}**: F1 {c['f1']:.3f}, recall {c['recall']:.3f} on {c['support']} images; "
             f"most often predicted as {confusions}."
         )
-    lines.append(
-        "  Disgust is 1.5% of FER2013 training data. Treat single-frame readings of weak classes as weak\n"
-        "  evidence and aggregate over frames."
-    )
+    disgust = val["per_class"].get("disgust")
+    if disgust:
+        lines.append(
+            f"- **disgust** is 1.5% of FER2013 training data and has {disgust['support']} validation "
+            f"images, so its F1 ({disgust['f1']:.3f}) is an uncertain estimate."
+        )
+    lines.append("- Treat single-frame readings of weak classes as weak evidence and aggregate over frames.")
     return "\n".join(lines)
 
 
