@@ -80,7 +80,9 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def print_eval_result(report: dict[str, Any], skipped: dict[str, Any], extra: dict[str, Any], as_json: bool) -> None:
+def print_eval_result(
+    report: dict[str, Any], skipped: dict[str, Any], extra: dict[str, Any], as_json: bool
+) -> None:
     """The eval commands' output contract: a readable report, then ONE final JSON line.
 
     The JSON line always holds n, accuracy, macro_f1, uar, per_class and skipped (plus `extra`).

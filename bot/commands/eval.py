@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     face.set_defaults(func=_run_face)
 
     voice = kinds.add_parser("voice", help="voice classifier")
-    voice.add_argument("--data", required=True, help="<label>/<audio> folder or an EmoDB/nEMO/RAVDESS/CREMA-D folder")
+    voice.add_argument(
+        "--data", required=True, help="<label>/<audio> folder or an EmoDB/nEMO/RAVDESS/CREMA-D folder"
+    )
     voice.add_argument("--telephone", action="store_true", help="degrade audio to a phone channel first")
     voice.add_argument("--model", help="ONNX file to evaluate instead of the shipped one")
     voice.add_argument("--json", action="store_true", help="print only the final JSON line")

@@ -13,21 +13,21 @@ from storage.models import CallRow, ObservationRow
 from .test_analyze import rows
 
 
-@pytest.mark.slow  # writes a recording and loads the models in the command itself
+@pytest.mark.slow  # a real-time simulated call with the models loaded in the command itself
 def test_demo_runs_end_to_end_on_shipped_media(tmp_path, capsys):
     db = tmp_path / "demo.db"
     code = main(["demo", "--seconds", "6", "--db", str(db), "--json"])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
     summary = json.loads(out[-1])
-    assert summary["participants"][0]["display_name"] == "Eileen (demo)"
-    counts = summary["participants"][0]["observation_counts"]
-    assert counts["face"] >= 10 and counts["voice"] >= 1
+    people = {p["identity"]: p for p in summary["participants"]}
+    assert people["eileen"]["display_name"] == "Eileen (demo)"
+    camera, phone = people["eileen"]["observation_counts"], people["caller"]["observation_counts"]
+    assert camera["face"] >= 5 and camera["voice"] >= 1
+    assert people["caller"]["kind"] == "sip" and phone["face"] == 0 and phone["voice"] >= 1
     assert any(line.startswith("stored in ") for line in out)
-    assert (
-        rows(db, CallRow, status="finished") == 1
-        and rows(db, ObservationRow) == counts["face"] + counts["voice"]
-    )
+    assert rows(db, CallRow, status="finished") == 1
+    assert rows(db, ObservationRow) == camera["face"] + camera["voice"] + phone["voice"]
 
 
 @pytest.mark.slow  # a 3 s real-time feed
