@@ -29,6 +29,7 @@ from storage.records import FusedPoint, Observation
 
 if TYPE_CHECKING:
     from bot.pipeline.engine import InferenceEngine
+    from emotion_models.face.detector import FaceBox
     from emotion_models.voice.vad import StreamingVAD
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class ParticipantAnalyser:
         self.frames_in = 0
         self.frames_sampled = 0
         self.frames_without_face = 0
+        self._last_face: FaceBox | None = None  # where to look first in the next frame
         self.faces = 0
         self.audio_in_s = 0.0
         self.speech_s = 0.0
@@ -241,7 +243,9 @@ class ParticipantAnalyser:
     async def _video_loop(self) -> None:
         while (frame := await self._frames.get()) is not None:
             try:
-                results = await self._engine.faces(frame.rgb, all_faces=self._config.all_faces)
+                results = await self._engine.faces(
+                    frame.rgb, all_faces=self._config.all_faces, near=self._last_face
+                )
             except Exception as exc:
                 self.errors += 1
                 log.warning("face analysis of %s at t=%.2f failed: %s", self.identity, frame.t, exc)
@@ -252,6 +256,7 @@ class ParticipantAnalyser:
             self._sampler.report_latency(latency)
             if self._sampler.backoffs > backoffs:
                 self._warn_slow(f"a frame took {latency:.2f} s to analyse")
+            self._last_face = results[0].box if results else None
             if not results:
                 self.frames_without_face += 1
                 continue

@@ -51,6 +51,7 @@ class _Job:
     kind: str  # "face" or "voice"
     payload: np.ndarray
     all_faces: bool
+    near: FaceBox | None = None  # the participant's previous face: the detector looks there first
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -78,9 +79,16 @@ class InferenceEngine:
 
     # -- async API for analysers ----------------------------------------------------------------
 
-    async def faces(self, rgb: np.ndarray, *, all_faces: bool = False) -> list[FaceResult]:
-        """Faces in one RGB frame, largest first (only the largest unless all_faces), classified."""
-        return await asyncio.wrap_future(self._submit(_Job("face", rgb, all_faces)))
+    async def faces(
+        self, rgb: np.ndarray, *, all_faces: bool = False, near: FaceBox | None = None
+    ) -> list[FaceResult]:
+        """Faces in one RGB frame, largest first (only the largest unless all_faces), classified.
+
+        `near` (ignored with all_faces) is the participant's face in their previous frame.
+        """
+        return await asyncio.wrap_future(
+            self._submit(_Job("face", rgb, all_faces, None if all_faces else near))
+        )
 
     async def voice(self, wave: np.ndarray) -> np.ndarray:
         """(7,) probabilities for one 16 kHz float32 speech segment."""
@@ -180,7 +188,7 @@ class InferenceEngine:
         crops: list[np.ndarray] = []
         for job in jobs:
             try:
-                boxes = detector.detect(job.payload)
+                boxes = detector.detect(job.payload, near=job.near)
             except ValueError as exc:  # a malformed frame fails its own job only
                 job.future.set_exception(exc)
                 boxes_per_job.append([])

@@ -47,6 +47,19 @@ def test_small_face_found_only_with_tiling(astronaut):
     assert abs(faces[0].x - 300) < 12 and abs(faces[0].y - 200) < 12
 
 
+def test_search_near_the_previous_face_first_then_everywhere(detector, astronaut):
+    background = np.full((480, 640, 3), 90, np.uint8)
+    first = detector.detect(paste_head(background, astronaut, face_px=60, x=300, y=200))[0]
+    # The head moved a little: found in the square around the previous face, same place as a full search.
+    moved = paste_head(background, astronaut, face_px=60, x=320, y=210)
+    tracked = detector.detect(moved, near=first)
+    assert len(tracked) == 1 and tracked[0].iou(detector.detect(moved)[0]) > 0.6
+    # The head jumped across the frame: the square is empty, so the full search finds it.
+    jumped = paste_head(background, astronaut, face_px=60, x=60, y=60)
+    found = detector.detect(jumped, near=first)
+    assert len(found) == 1 and abs(found[0].x - 60) < 12 and abs(found[0].y - 60) < 12
+
+
 def test_tiny_frame_and_small_face(detector, astronaut):
     frame = paste_head(np.full((180, 320, 3), 90, np.uint8), astronaut, face_px=45, x=200, y=60)
     faces = detector.detect(frame)
