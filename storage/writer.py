@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -32,6 +32,7 @@ from storage.records import FusedPoint, Observation
 from storage.repository import get_or_create_participant
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_FLUSH_INTERVAL_S = 1.0
 Item = Observation | FusedPoint
@@ -176,6 +177,15 @@ class ObservationWriter:
                     return False
                 self._on_success(time.perf_counter() - started, written)
         return True
+
+    async def run_exclusive(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on a worker thread while no flush is in flight.
+
+        An opt-out's delete must not interleave with a flush that read the participant as still
+        analysed before the delete and commits its rows after it: those rows would survive.
+        """
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args)
 
     def _on_success(self, latency: float, written: list[Observation]) -> None:
         self._stats["flushes"] += 1

@@ -176,7 +176,9 @@ class CallSession:
         self._excluded[identity] = reason
         self._held.pop(identity, None)
         await self._registered(identity)
-        await asyncio.to_thread(mark_not_analysed, self._db, self.call_id, identity, reason, delete_stored)
+        await self._writer.run_exclusive(
+            mark_not_analysed, self._db, self.call_id, identity, reason, delete_stored
+        )
         log.info("call %s: %s excluded from analysis (%s)", self.call_id, identity, reason)
 
     def add_listener(self, callback: Listener) -> None:

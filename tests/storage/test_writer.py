@@ -125,6 +125,26 @@ async def test_unknown_participant_is_created_and_opted_out_one_is_not_stored(db
     assert stored_times(db) == [1.0]  # only bob's
 
 
+async def test_opt_out_delete_waits_for_a_flush_in_flight(db):
+    """A flush that read alice as analysed must not commit her rows after the opt-out's delete."""
+    call_id = new_call(db, "alice")
+    writer = ObservationWriter(db, call_id, flush_interval_s=0.1)
+    write = writer._write
+
+    def slow_write(batch):  # holds the batch "in flight" on the DB thread for a while
+        time.sleep(0.5)
+        return write(batch)
+
+    writer._write = slow_write
+    writer.submit_observation(obs(1.0))
+    flushing = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0.1)  # the flush has taken the batch and is writing it
+    await writer.run_exclusive(repository.mark_not_analysed, db, call_id, "alice", "opted out", True)
+    assert flushing.done()  # the delete ran after the flush committed, so it removed that row
+    await writer.aclose()
+    assert count(db, ObservationRow) == 0
+
+
 def test_flush_interval_is_at_most_one_second(db):
     with pytest.raises(ValueError, match="flush_interval_s"):
         ObservationWriter(db, "x", flush_interval_s=2.0)
