@@ -5,35 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from livekit import rtc
 
 from bot.livekit.fake_room import FakeParticipant, FakePublication, FakeRoom
-from bot.livekit.worker import load_process_models
 from bot.pipeline.demo_media import face_frame, speech_pcm
-from bot.pipeline.models import Models
-from storage.db import Database
 
 VIDEO_FPS = 10
 AUDIO_CHUNK_S = 0.02
-
-
-@pytest.fixture(scope="session")
-def models() -> Iterator[Models]:
-    loaded = load_process_models()
-    yield loaded
-    loaded.close()
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(str(tmp_path / "calls.db"))
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 async def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:

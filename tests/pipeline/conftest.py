@@ -1,30 +1,12 @@
-"""Fixtures for the pipeline tests: the real shipped models, real SQLite, real generated media."""
+"""Fixtures for the pipeline tests: real generated media (models and SQLite come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.pipeline.demo_media import write_recording
-from bot.pipeline.models import Models, load_models
-from storage.db import Database
-
-
-@pytest.fixture(scope="session")
-def models() -> Iterator[Models]:
-    loaded = load_models()
-    yield loaded
-    loaded.close()
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(str(tmp_path / "calls.db"))
-    db.upgrade()
-    yield db
-    db.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ from bot.policy.config import AnalysisPolicy
 from emotion_models.labels import LABELS
 from storage.models import ObservationRow, ParticipantRow
 from storage.outbox_models import CallAlertRow
-from tests.livekit.conftest import LiveParticipant, database, models, wait_until
+from tests.livekit.conftest import LiveParticipant, wait_until
 from tests.livekit.test_room_lifecycle import face_count, start_call
 
-__all__ = ["database", "models", "start_call"]  # fixtures used by this module
+__all__ = ["start_call"]  # a fixture this module uses
 
 pytestmark = pytest.mark.slow
 WAIT_S = 90  # real models on a shared 2-core machine: seconds when idle, much longer under load
