@@ -16,14 +16,17 @@ import logging
 import sys
 from typing import Any
 
-EXIT_OK = 0
-EXIT_NOTHING_FOUND = 1
-EXIT_USAGE = 2
-EXIT_UNREADABLE = 3
-EXIT_DATABASE = 4
-EXIT_MODELS = 5
-EXIT_WEBHOOK = 6
-EXIT_FAILED = 7
+from bot.commands.media_common import (
+    EXIT_FAILED,
+    EXIT_MODELS,
+    EXIT_NOTHING_FOUND,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    EXIT_WEBHOOK,
+    open_ready_database,
+    webhook_delivery,
+)
 
 DEFAULT_MAX_DURATION_S = 4 * 3600.0
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fps <= 0:
         return _fail(EXIT_USAGE, "--fps must be positive")
     try:
-        delivery = _delivery_config(args.webhook)
+        delivery = webhook_delivery(args.webhook)
     except ValueError as exc:
         return _fail(EXIT_USAGE, str(exc))
     try:
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             f"{info.path.name} is {info.duration_s / 3600:.1f} h long, over the {args.max_duration:.0f} s "
             "limit; raise --max-duration to analyse it (nothing was stored)",
         )
-    database = _open_database(args.db)
+    database = open_ready_database(args.db, _fail)
     if isinstance(database, int):
         return database
     models = _load_models()
@@ -99,39 +102,6 @@ def run(args: argparse.Namespace) -> int:
         models.close()
         database.dispose()
     return _print_result(result, args.json)
-
-
-def _delivery_config(url: str | None) -> Any:
-    """DeliveryConfig for --webhook, validated before anything is analysed (None without --webhook)."""
-    if url is None:
-        return None
-    from urllib.parse import urlsplit
-
-    from bot.delivery.config import DeliveryConfig
-    from bot.delivery.signing import active_secrets
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--webhook {url!r}: expected an http(s):// URL")
-    return DeliveryConfig(secrets=tuple(active_secrets()), default_url=url)
-
-
-def _open_database(url: str | None) -> Any:
-    from storage.db import Database, DatabaseUnavailable
-
-    try:
-        database = Database.from_config(url)
-    except ValueError as exc:
-        return _fail(EXIT_USAGE, f"database: {exc}")
-    try:
-        if database.dialect == "sqlite":
-            database.upgrade()  # a local file: create or migrate the schema on first use
-        database.check()
-    except DatabaseUnavailable as exc:
-        return _fail(EXIT_DATABASE, str(exc))
-    except Exception as exc:  # a SQLite path in a read-only place, a locked file...
-        return _fail(EXIT_DATABASE, f"database {database.display_url}: {exc}")
-    return database
 
 
 def _load_models() -> Any:

@@ -16,7 +16,14 @@ import signal
 import sys
 from typing import Any
 
-EXIT_USAGE, EXIT_UNREADABLE, EXIT_DATABASE, EXIT_MODELS, EXIT_WEBHOOK = 2, 3, 4, 5, 6
+from bot.commands.media_common import (
+    EXIT_MODELS,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    EXIT_WEBHOOK,
+    open_ready_database,
+    webhook_delivery,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +64,6 @@ def _fail(code: int, message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.commands.analyze import _delivery_config as delivery_config  # same --webhook rules
     from bot.config import ConfigError, load_config
     from bot.livekit.metadata import InvalidMetadataError, parse_metadata
     from bot.livekit.simulate import ParticipantSpecError, SimulatedParticipant
@@ -73,14 +79,14 @@ def _run(args: argparse.Namespace) -> int:
         config = load_config()
         policy = AnalysisPolicy.from_env()
         check_deployment(policy)
-        delivery = delivery_config(args.webhook)
+        delivery = webhook_delivery(args.webhook)
         if (args.duration is not None and args.duration <= 0) or args.fps <= 0:
             raise ValueError("--duration and --fps must be positive")
     except (ParticipantSpecError, InvalidMetadataError, ConfigError, PolicyConfigError, ValueError) as exc:
         return _fail(EXIT_USAGE, str(exc))
     except DeploymentRefused as exc:
         return _fail(EXIT_USAGE, str(exc))
-    database = _open_database(args.db)
+    database = open_ready_database(args.db, _fail)
     if isinstance(database, int):
         return database
     try:
@@ -159,23 +165,6 @@ async def _simulate(
             state = "delivered" if webhook["delivered"] else "NOT delivered (kept in the outbox)"
             print(f"webhook {state}: {webhook}")
     return code
-
-
-def _open_database(url: str | None) -> Any:
-    from storage.db import Database, DatabaseUnavailable
-
-    try:
-        database = Database.from_config(url)
-        if database.dialect == "sqlite":
-            database.upgrade()  # a local file: create or migrate the schema on first use
-        database.check()
-    except ValueError as exc:
-        return _fail(EXIT_USAGE, f"database: {exc}")
-    except DatabaseUnavailable as exc:
-        return _fail(EXIT_DATABASE, str(exc))
-    except Exception as exc:  # a SQLite path in a read-only place, a locked file...
-        return _fail(EXIT_DATABASE, f"database: {exc}")
-    return database
 
 
 async def _deliver(database: Any, delivery: Any, call_id: str) -> dict[str, Any]:

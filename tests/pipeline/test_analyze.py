@@ -12,7 +12,7 @@ import standardwebhooks
 from sqlalchemy import func, select
 
 from bot.cli import main
-from bot.commands.analyze import EXIT_NOTHING_FOUND, EXIT_UNREADABLE, EXIT_WEBHOOK
+from bot.commands.media_common import EXIT_NOTHING_FOUND, EXIT_UNREADABLE, EXIT_WEBHOOK
 from bot.delivery.signing import generate_secret
 from storage.db import Database
 from storage.models import CallRow, ObservationRow, ParticipantRow
