@@ -36,7 +36,14 @@ def observations_of(db, call_id: str, identity: str) -> int:
         return int(s.scalar(select(func.count()).where(ObservationRow.participant_id == pid)) or 0)
 
 
-async def opt_out_by_attribute(start_call, models, database, *, delete: bool) -> tuple[dict, int, int]:
+async def opt_out_by_attribute(
+    start_call, models, database, monkeypatch, *, delete: bool
+) -> tuple[dict, int, int]:
+    # One "whatever label, any length" alert rule per label, so both participants fire alerts.
+    rules = [
+        {"type": "sustained", "label": label, "min_duration_s": 0, "min_probability": 0} for label in LABELS
+    ]
+    monkeypatch.setenv("EMOTION_BOT_ALERT_RULES", json.dumps(rules))
     options = RoomOptions(
         empty_grace_s=0.2, no_show_timeout_s=30, policy=AnalysisPolicy(delete_on_opt_out=delete)
     )
@@ -80,12 +87,8 @@ async def opt_out_by_attribute(start_call, models, database, *, delete: bool) ->
 async def test_opt_out_attribute_mid_call_stops_analysis_and_deletes(
     start_call, models, database, monkeypatch
 ) -> None:
-    rules = [
-        {"type": "sustained", "label": label, "min_duration_s": 0, "min_probability": 0} for label in LABELS
-    ]
-    monkeypatch.setenv("EMOTION_BOT_ALERT_RULES", json.dumps(rules))
     summary, stored_before, stored_after = await opt_out_by_attribute(
-        start_call, models, database, delete=True
+        start_call, models, database, monkeypatch, delete=True
     )
     assert stored_before > 0 and stored_after == 0
     assert summary["not_analysed"] == [{"identity": "mia", "display_name": "Mia", "reason": "opted_out"}]
@@ -98,12 +101,8 @@ async def test_opt_out_attribute_mid_call_stops_analysis_and_deletes(
 async def test_opt_out_without_deletion_keeps_what_was_stored_but_reports_nothing(
     start_call, models, database, monkeypatch
 ) -> None:
-    rules = [
-        {"type": "sustained", "label": label, "min_duration_s": 0, "min_probability": 0} for label in LABELS
-    ]
-    monkeypatch.setenv("EMOTION_BOT_ALERT_RULES", json.dumps(rules))
     summary, stored_before, stored_after = await opt_out_by_attribute(
-        start_call, models, database, delete=False
+        start_call, models, database, monkeypatch, delete=False
     )
     assert stored_after >= stored_before > 0  # kept (e.g. for a legal hold) ...
     mia = next(p for p in summary["participants"] if p["identity"] == "mia")
