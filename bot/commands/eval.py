@@ -21,6 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data", required=True, help="<label>/<audio> folder or an EmoDB/nEMO/RAVDESS/CREMA-D folder"
     )
     voice.add_argument("--telephone", action="store_true", help="degrade audio to a phone channel first")
+    voice.add_argument(
+        "--no-speaker-adaptation",
+        action="store_true",
+        help="score each clip against the average-speaker prior (no running per-speaker statistics)",
+    )
     voice.add_argument("--model", help="ONNX file to evaluate instead of the shipped one")
     voice.add_argument("--json", action="store_true", help="print only the final JSON line")
     voice.set_defaults(func=_run_voice)

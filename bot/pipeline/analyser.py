@@ -94,6 +94,8 @@ class ParticipantAnalyser:
             config.max_audio_queue_s, weight=lambda chunk: len(chunk.pcm) / SAMPLE_RATE
         )
         self._vad: StreamingVAD | None = None
+        # This participant's running voice statistics (the voice model compares each voice with itself).
+        self.voice_speaker = engine.new_voice_speaker()
         self._vad_origin_t = 0.0
         self._vad_samples = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -312,7 +314,7 @@ class ParticipantAnalyser:
             return
         # Submitted together so they share one classifier batch (with other participants' too).
         results = await asyncio.gather(
-            *(self._engine.voice(s.samples) for s in speech), return_exceptions=True
+            *(self._engine.voice(s.samples, self.voice_speaker) for s in speech), return_exceptions=True
         )
         for segment, probs in zip(speech, results, strict=True):
             if isinstance(probs, BaseException):

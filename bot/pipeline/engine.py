@@ -29,6 +29,7 @@ import numpy as np
 if TYPE_CHECKING:
     from bot.pipeline.models import Models
     from emotion_models.face.detector import FaceBox
+    from emotion_models.voice.speaker_norm import SpeakerNormaliser
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class _Job:
     payload: np.ndarray
     all_faces: bool
     near: FaceBox | None = None  # the participant's previous face: the detector looks there first
+    speaker: SpeakerNormaliser | None = None  # the participant's running voice statistics
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -90,9 +92,17 @@ class InferenceEngine:
             self._submit(_Job("face", rgb, all_faces, None if all_faces else near))
         )
 
-    async def voice(self, wave: np.ndarray) -> np.ndarray:
-        """(7,) probabilities for one 16 kHz float32 speech segment."""
-        return await asyncio.wrap_future(self._submit(_Job("voice", wave, False)))
+    async def voice(self, wave: np.ndarray, speaker: SpeakerNormaliser | None = None) -> np.ndarray:
+        """(7,) probabilities for one 16 kHz float32 speech segment.
+
+        `speaker` is the participant's `new_voice_speaker()` state; it is only touched on the model
+        thread, in submission order, so one participant's segments update it in the order spoken.
+        """
+        return await asyncio.wrap_future(self._submit(_Job("voice", wave, False, speaker=speaker)))
+
+    def new_voice_speaker(self) -> SpeakerNormaliser | None:
+        """Per-participant voice statistics for a speaker-normalised model (None if it has none)."""
+        return self.models.voice_classifier.new_normaliser()
 
     async def run_aux(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a light streaming step (VAD) off the event loop, beside the model thread."""
@@ -206,7 +216,9 @@ class InferenceEngine:
             row += len(boxes)
 
     def _classify_voices(self, jobs: list[_Job]) -> None:
-        probabilities = self.models.voice_classifier.predict_batch([job.payload for job in jobs])
+        probabilities = self.models.voice_classifier.predict_batch(
+            [job.payload for job in jobs], [job.speaker for job in jobs]
+        )
         for job, probs in zip(jobs, probabilities, strict=True):
             job.future.set_result(probs)
 

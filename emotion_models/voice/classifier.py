@@ -11,10 +11,13 @@ import onnxruntime as ort
 
 from emotion_models.labels import LABELS
 from emotion_models.voice.features import FRONTEND_VERSION, NUM_FEATURES, extract_features
+from emotion_models.voice.speaker_norm import SpeakerNormaliser, SpeakerPrior, with_speaker_features
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "voice_emotion.onnx"
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
+# Metadata key of a model trained on per-speaker normalised features (value: the prior, JSON).
+SPEAKER_PRIOR_KEY = "speaker_prior"
 
 
 class ModelMismatchError(ValueError):
@@ -22,7 +25,12 @@ class ModelMismatchError(ValueError):
 
 
 class VoiceEmotionClassifier:
-    """Load once per process; `predict_batch` is safe to call from one worker thread at a time."""
+    """Load once per process; `predict_batch` is safe to call from one worker thread at a time.
+
+    A model trained on per-speaker normalised features (metadata `speaker_prior`) needs each
+    utterance's speaker: callers keep one `new_normaliser()` per participant and pass it with every
+    utterance. Without one, an utterance is normalised with the prior alone ("an average speaker").
+    """
 
     def __init__(self, session: ort.InferenceSession, path: Path) -> None:
         self._session = session
@@ -36,6 +44,23 @@ class VoiceEmotionClassifier:
             raise ModelMismatchError(
                 f"{path}: built for front end {frontend!r}, this code is {FRONTEND_VERSION!r}"
             )
+        prior_json = self.metadata.get(SPEAKER_PRIOR_KEY)
+        self.speaker_prior = SpeakerPrior.from_json(prior_json) if prior_json else None
+        if self.speaker_prior is not None and self.speaker_prior.mean.shape != (NUM_FEATURES,):
+            raise ModelMismatchError(f"{path}: speaker prior has {self.speaker_prior.mean.shape[0]} features")
+        # A speaker-normalised model takes raw and normalised features side by side.
+        expected = NUM_FEATURES * (2 if self.speaker_prior is not None else 1)
+        width = session.get_inputs()[0].shape[1]
+        if width != expected:
+            raise ModelMismatchError(f"{path}: input has {width} columns, expected {expected}")
+
+    @property
+    def uses_speaker_normalisation(self) -> bool:
+        return self.speaker_prior is not None
+
+    def new_normaliser(self) -> SpeakerNormaliser | None:
+        """Running statistics for one new speaker (None: this model does not use them)."""
+        return SpeakerNormaliser(self.speaker_prior) if self.speaker_prior is not None else None
 
     @classmethod
     def load(cls, path: Path | None = None, threads: int = 1) -> VoiceEmotionClassifier:
@@ -50,16 +75,46 @@ class VoiceEmotionClassifier:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         return cls(session, path)
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """(N, NUM_FEATURES) utterance features -> (N, 7) float32 probabilities in LABELS order."""
+    def predict_features(
+        self,
+        features: np.ndarray,
+        normalisers: Sequence[SpeakerNormaliser | None] | None = None,
+    ) -> np.ndarray:
+        """(N, NUM_FEATURES) utterance features -> (N, 7) float32 probabilities in LABELS order.
+
+        `normalisers[i]` is row i's speaker (rows of one speaker in the order they were spoken);
+        each is updated with its rows. Ignored by a model without speaker normalisation.
+        """
         features = np.asarray(features, dtype=np.float32).reshape(-1, NUM_FEATURES)
         if features.shape[0] == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
+        if normalisers is not None and len(normalisers) != features.shape[0]:
+            raise ValueError(f"{len(normalisers)} normalisers for {features.shape[0]} utterances")
+        if self.speaker_prior is not None:
+            features = with_speaker_features(features, self._normalise(features, normalisers))
         (probs,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: features})
         return probs.astype(np.float32)
 
-    def predict_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """16 kHz mono float32 waveforms (one utterance each) -> (N, 7) float32 probabilities."""
+    def _normalise(
+        self, features: np.ndarray, normalisers: Sequence[SpeakerNormaliser | None] | None
+    ) -> np.ndarray:
+        assert self.speaker_prior is not None
+        prior_only = SpeakerNormaliser(self.speaker_prior)
+        out = np.empty_like(features)
+        for i, row in enumerate(features):
+            normaliser = normalisers[i] if normalisers is not None else None
+            out[i] = (normaliser(row[None]) if normaliser is not None else prior_only.normalise(row[None]))[0]
+        return out
+
+    def predict_batch(
+        self,
+        waves: Sequence[np.ndarray],
+        normalisers: Sequence[SpeakerNormaliser | None] | None = None,
+    ) -> np.ndarray:
+        """16 kHz mono float32 waveforms (one utterance each) -> (N, 7) float32 probabilities.
+
+        `normalisers`: see `predict_features` (one per wave, or None for "an average speaker").
+        """
         if len(waves) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        return self.predict_features(np.stack([extract_features(w) for w in waves]))
+        return self.predict_features(np.stack([extract_features(w) for w in waves]), normalisers)

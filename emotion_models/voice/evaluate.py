@@ -7,6 +7,12 @@ Each clip is classified the way the live pipeline classifies a participant's aud
 VAD cuts it into utterance windows (<= 4 s, overlapping), the classifier scores every window, and
 the clip's probabilities are the duration-weighted mean. A clip in which the VAD finds no speech is
 classified whole (counted as `no_speech_clips`). Unreadable or empty files are skipped and counted.
+
+Speaker adaptation, as in a call: a speaker-normalised model keeps running statistics per speaker
+(the speaker id from the corpus file name; files without one share a single "unknown" speaker, i.e.
+the folder's recording set-up). Clips are visited in a fixed shuffled order, so each speaker's
+statistics grow over a mix of emotions the way they do over a call, not class by class.
+`--no-speaker-adaptation` scores every clip against the prior alone (a first utterance).
 """
 
 from __future__ import annotations
@@ -25,20 +31,30 @@ from emotion_models.labels import LABEL_INDEX, UnknownLabelError
 from emotion_models.metrics import classification_report, print_eval_result
 from emotion_models.voice.audio import SAMPLE_RATE, AudioDecodeError, load_audio
 from emotion_models.voice.classifier import VoiceEmotionClassifier
+from emotion_models.voice.speaker_norm import SpeakerNormaliser
 from emotion_models.voice.telephone import degrade_to_telephone
 from emotion_models.voice.vad import StreamingVAD, segment_wave
 
 log = logging.getLogger("emotion_models.voice.evaluate")
 
 
+SHUFFLE_SEED = 0
+
+
 def classify_clip(
-    wave: np.ndarray, classifier: VoiceEmotionClassifier, vad: StreamingVAD
+    wave: np.ndarray,
+    classifier: VoiceEmotionClassifier,
+    vad: StreamingVAD,
+    speaker: SpeakerNormaliser | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """(7,) probabilities of one 16 kHz clip and whether the VAD found speech in it."""
+    """(7,) probabilities of one 16 kHz clip and whether the VAD found speech in it.
+
+    `speaker` (updated here) is the running statistics of the clip's speaker, if the model uses them.
+    """
     segments = segment_wave(wave, vad)
     if not segments:
-        return classifier.predict_batch([wave])[0], False
-    probs = classifier.predict_batch([s.samples for s in segments])
+        return classifier.predict_batch([wave], [speaker])[0], False
+    probs = classifier.predict_batch([s.samples for s in segments], [speaker] * len(segments))
     durations = np.array([s.duration for s in segments], dtype=np.float32)
     return (probs * durations[:, None]).sum(axis=0) / durations.sum(), True
 
@@ -54,12 +70,16 @@ def run_eval(args: argparse.Namespace) -> int:
         return 2
     skipped: Counter[str] = Counter(skipped_counts)
     vad = StreamingVAD()
+    speakers: dict[str, SpeakerNormaliser | None] = {}
+    adapt = not args.no_speaker_adaptation
+    order = np.random.default_rng(SHUFFLE_SEED).permutation(len(items))
     y_true: list[int] = []
     y_pred: list[int] = []
     audio_seconds = 0.0
     no_speech = 0
     corpora: Counter[str] = Counter()
-    for item in items:
+    for index in order:
+        item = items[index]
         try:
             wave = load_audio(item.path)
         except AudioDecodeError as exc:
@@ -68,7 +88,9 @@ def run_eval(args: argparse.Namespace) -> int:
             continue
         if args.telephone:
             wave = degrade_to_telephone(wave, SAMPLE_RATE)
-        probs, had_speech = classify_clip(wave, classifier, vad)
+        if adapt and item.speaker_key not in speakers:
+            speakers[item.speaker_key] = classifier.new_normaliser()
+        probs, had_speech = classify_clip(wave, classifier, vad, speakers.get(item.speaker_key))
         no_speech += not had_speech
         audio_seconds += wave.shape[0] / SAMPLE_RATE
         y_true.append(LABEL_INDEX[item.label])  # type: ignore[index]
@@ -86,6 +108,10 @@ def run_eval(args: argparse.Namespace) -> int:
         "model_trained_on": classifier.metadata.get("trained_on", ""),
         "telephone": bool(args.telephone),
         "decision": "vad_windows_duration_weighted_mean",
+        "speaker_adaptation": (
+            "running_per_speaker" if adapt and classifier.uses_speaker_normalisation else "none"
+        ),
+        "speakers": len(speakers) if adapt else 0,
         "no_speech_clips": no_speech,
         "corpora": dict(corpora),
         "audio_seconds": round(audio_seconds, 1),

@@ -46,6 +46,20 @@ async def test_voice_and_face_jobs_batch_together(engine, models):
     np.testing.assert_allclose(probs, models.voice_classifier.predict_batch([wave])[0], atol=1e-5)
 
 
+async def test_voice_segments_update_their_own_speakers_statistics(engine, models):
+    wave = speech()[16000:48000]
+    alice, bob = engine.new_voice_speaker(), engine.new_voice_speaker()
+    assert alice is not None and bob is not None  # the shipped voice model is speaker-normalised
+    results = await asyncio.gather(
+        engine.voice(wave, alice), engine.voice(wave, alice), engine.voice(wave, bob)
+    )
+    assert (alice.count, bob.count) == (2, 1)
+    for probs in results:
+        assert probs.shape == (7,) and probs.sum() == pytest.approx(1.0, abs=1e-4)
+    # The same audio from a speaker with history is judged against that history, not the prior.
+    assert not np.allclose(results[1], models.voice_classifier.predict_batch([wave])[0], atol=1e-4)
+
+
 async def test_a_bad_frame_fails_only_its_own_job(engine):
     good = engine.faces(face_frame(0.0))
     bad = engine.faces(np.zeros((10, 10), np.uint8))

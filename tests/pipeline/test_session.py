@@ -60,6 +60,13 @@ async def test_two_participants_end_to_end(models, database):
     assert (
         count(database, ObservationRow, modality="voice") == alice.stats["segments"] + bob.stats["segments"]
     )
+    # Each voice is compared with itself: one running statistics per participant, fed its segments.
+    assert alice.voice_speaker is not None and bob.voice_speaker is not None
+    assert alice.voice_speaker is not bob.voice_speaker
+    assert (alice.voice_speaker.count, bob.voice_speaker.count) == (
+        alice.stats["segments"],
+        bob.stats["segments"],
+    )
     assert count(database, FusedPointRow) == len(points) == session.stats["observations"]
     assert {p.participant_identity for p in points} == {"alice", "bob"}
     assert all(p.sources == ("voice",) for p in points if p.participant_identity == "bob")

@@ -62,13 +62,20 @@ def test_eval_readable_report_then_json(messy_folder: Path, capsys: pytest.Captu
 def test_eval_on_a_named_corpus_folder(
     emodb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("08a01Wa.wav", "08a01Fd.wav", "08a01Lc.wav"):  # the boredom clip is skipped
+    for name in ("08a01Wa.wav", "08a01Fd.wav", "08a01Lc.wav", "09a01Wb.wav"):  # boredom is skipped
         (tmp_path / name).symlink_to(emodb_dir / "wav" / name)
     args = _parse(["eval", "voice", "--data", str(tmp_path), "--json"])
     assert args.func(args) == 0
     result = json.loads(capsys.readouterr().out.strip())
-    assert result["n"] == 2 and result["skipped"] == {"no_label:boredom": 1}
-    assert result["corpora"] == {"emodb": 2}
+    assert result["n"] == 3 and result["skipped"] == {"no_label:boredom": 1}
+    assert result["corpora"] == {"emodb": 3}
+    # One running statistics per speaker named in the files (08 and 09).
+    assert result["speaker_adaptation"] == "running_per_speaker" and result["speakers"] == 2
+
+    args = _parse(["eval", "voice", "--data", str(tmp_path), "--json", "--no-speaker-adaptation"])
+    assert args.func(args) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert result["n"] == 3 and result["speaker_adaptation"] == "none" and result["speakers"] == 0
 
 
 def test_eval_missing_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

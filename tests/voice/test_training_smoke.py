@@ -43,17 +43,18 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_training_smoke_produces_loadable_onnx(tiny_corpus: Path, tmp_path: Path) -> None:
     model_path = tmp_path / "voice.onnx"
     argv = ["--data", str(tiny_corpus), "--out", str(tmp_path / "run"), "--model-out", str(model_path)]
-    argv += ["--versions", "2", "--workers", "1", "--approaches", "baseline", "mlp", "--skip-cross-corpus"]
-    argv += ["--steps", "200"]
+    argv += ["--versions", "2", "--workers", "1", "--approaches", "baseline", "mlp+spk"]
+    argv += ["--skip-cross-corpus", "--steps", "200", "--final", "mlp+spk"]
     assert train.main(argv) == 0
 
     report = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert set(report["loso"]) == {"baseline", "mlp"}
-    assert set(report["loso"]["mlp"]["per_speaker_uar"]) == {"emodb/08", "emodb/09"}
-    assert report["final_approach"] in {"baseline", "mlp"}
+    assert set(report["loso"]) == {"baseline", "mlp+spk"}
+    assert set(report["loso"]["mlp+spk"]["per_speaker_uar"]) == {"emodb/08", "emodb/09"}
+    assert report["final_approach"] == "mlp+spk"
 
     clf = VoiceEmotionClassifier.load(model_path)
     assert clf.metadata["trained_on"] == "emodb"
+    assert clf.uses_speaker_normalisation  # raw + speaker-normalised inputs, prior in the metadata
     rng = np.random.default_rng(7)
     waves = [_voice(*CLASSES[letter], rng) for letter in ("W", "T", "F")]
     probs = clf.predict_batch(waves)
@@ -65,6 +66,16 @@ def test_training_smoke_produces_loadable_onnx(tiny_corpus: Path, tmp_path: Path
     assert probs.argmax(axis=1).tolist() == [LABEL_INDEX[x] for x in ("angry", "sad", "happy")]
     assert clf.predict_batch([]).shape == (0, 7)
     assert clf.predict_features(np.zeros((2, NUM_FEATURES))).shape == (2, 7)
+
+    # A participant's running statistics: every utterance updates its own speaker, in order.
+    first, second = clf.new_normaliser(), clf.new_normaliser()
+    assert first is not None and second is not None
+    with_speakers = clf.predict_batch(waves, [first, first, second])
+    assert (first.count, second.count) == (2, 1)
+    assert with_speakers.shape == (3, 7)
+    np.testing.assert_allclose(with_speakers.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="normalisers"):
+        clf.predict_batch(waves, [first])
 
 
 def test_model_for_another_front_end_is_refused(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -131,6 +131,20 @@ def train(args: argparse.Namespace) -> dict:
     x_val, y_val = to_tensor(val_set.images), torch.from_numpy(val_set.labels)
 
     net = FaceEmotionNet(widths=tuple(args.widths), dropout=args.dropout)
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    # Exponential moving average of the weights (and BN statistics): a free ensemble over the last
+    # few epochs that typically adds a few tenths of a point; both it and the raw net are scored.
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True
+        )
+        if args.ema
+        else None
+    )
+    # torch.compile fuses conv+BN+ReLU for the training step (~10% per epoch on 2 cores); evaluation
+    # and export use the plain module, which shares the same parameters.
+    train_net = torch.compile(net) if args.compile else net
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
     weights = class_weights(train_set.labels, args.class_weight_power)
     steps_per_epoch = math.ceil(len(y_train) / args.batch_size)
@@ -168,18 +182,38 @@ def train(args: argparse.Namespace) -> dict:
                 g["lr"] = lr_at(p)
             idx = perm[b * args.batch_size : (b + 1) * args.batch_size]
             xb = augment(x_train[idx], gen)
+            if args.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(
-                net(xb), y_train[idx], weight=weights, label_smoothing=args.label_smoothing
+                train_net(xb), y_train[idx], weight=weights, label_smoothing=args.label_smoothing
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(net)
             running += float(loss.detach())
             step += 1
         if total_steps is not None and step >= total_steps:
             done = True
-        logits = predict_logits(net, x_val)
-        rep = classification_report(y_val.tolist(), logits.argmax(1).tolist())
+        if not done and progress(step, start) < args.eval_from:
+            # Early checkpoints never win under a cosine schedule; skipping their evaluation buys
+            # training time (scoring both weight sets costs ~15% of an epoch on 2 cores).
+            log.info(
+                "epoch %d, %d steps, %.1f min, loss %.4f",
+                epoch,
+                step,
+                (time.time() - start) / 60,
+                running / max(b, 1),
+            )
+            continue
+        candidates = {"raw": net} | ({"ema": ema.module} if ema is not None else {})
+        reports = {
+            name: classification_report(y_val.tolist(), predict_logits(m, x_val).argmax(1).tolist())
+            for name, m in candidates.items()
+        }
+        chosen = max(reports, key=lambda name: reports[name]["macro_f1"])
+        rep = reports[chosen]
         entry = {
             "epoch": epoch,
             "steps": step,
@@ -187,13 +221,15 @@ def train(args: argparse.Namespace) -> dict:
             "train_loss": round(running / max(b, 1), 4),
             "val_accuracy": round(rep["accuracy"], 4),
             "val_macro_f1": round(rep["macro_f1"], 4),
+            "weights": chosen,
             "lr": round(lr_at(min(progress(step, start), 1.0)), 5),
         }
         history.append(entry)
         log.info("%s", json.dumps(entry))
         if rep["macro_f1"] > best["macro_f1"]:
             best = {"macro_f1": rep["macro_f1"], "epoch": epoch, "accuracy": rep["accuracy"]}
-            torch.save(net.state_dict(), out / "best.pt")
+            best["weights"] = chosen
+            torch.save(candidates[chosen].state_dict(), out / "best.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
     train_minutes = (time.time() - start) / 60
@@ -243,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--class-weight-power", type=float, default=0.5)
     ap.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
+    ap.add_argument("--ema", type=float, default=0.0, help="weight EMA decay per step (0: off)")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC memory format (faster on some CPUs)")
+    ap.add_argument(
+        "--eval-from",
+        type=float,
+        default=0.0,
+        help="fraction of the schedule before which epochs are not scored",
+    )
+    ap.add_argument("--compile", action="store_true", help="torch.compile the training step")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     return ap

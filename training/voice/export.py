@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from emotion_models.labels import LABELS
 from emotion_models.voice.classifier import INPUT_NAME, OUTPUT_NAME
-from emotion_models.voice.features import FRONTEND_VERSION, NUM_FEATURES
+from emotion_models.voice.features import FRONTEND_VERSION
 from training.voice.models import DenseModel
 
 OPSET = 17
@@ -44,7 +44,7 @@ def to_onnx(model: DenseModel, metadata: dict[str, str]) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "voice_emotion",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", NUM_FEATURES])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", model.input_width])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", len(LABELS)])],
         inits,
     )

@@ -27,7 +27,8 @@ UNSEEN_LOGIT = -30.0  # logit of a class never seen in training: probability ~1e
 class DenseModel:
     """Standardisation + affine layers (ReLU between) over a selection of the utterance features."""
 
-    feature_index: np.ndarray  # which of the NUM_FEATURES inputs are used
+    input_width: int  # model input columns: NUM_FEATURES, or 2x for a speaker-normalised model
+    feature_index: np.ndarray  # which input columns are used
     mean: np.ndarray
     scale: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray]]  # (in, out) weight, (out,) bias
@@ -68,7 +69,14 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _full_output(w: np.ndarray, b: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scatter per-seen-class weights into NUM_LABELS columns; unseen columns get UNSEEN_LOGIT."""
+    """Scatter per-seen-class weights into NUM_LABELS columns; unseen columns get UNSEEN_LOGIT.
+
+    Training masks unseen classes, so the seen logits share a free common offset that can drift
+    below UNSEEN_LOGIT. Centring them (per input, the seen logits then sum to zero, so the largest
+    is >= 0) changes no seen-class probability and keeps unseen ones at ~1e-13.
+    """
+    w = w - w.mean(axis=1, keepdims=True)
+    b = b - b.mean()
     full_w = np.zeros((w.shape[0], NUM_LABELS), dtype=np.float32)
     full_b = np.full(NUM_LABELS, UNSEEN_LOGIT, dtype=np.float32)
     full_w[:, classes] = w
@@ -166,7 +174,7 @@ def fit_logreg(
     )
     w, b = _affine(linear)
     w, b = _full_output(w[:, classes], b[classes], classes)
-    return DenseModel(feature_index, mean.astype(np.float32), scale.astype(np.float32), [(w, b)])
+    return DenseModel(x.shape[1], feature_index, mean.astype(np.float32), scale.astype(np.float32), [(w, b)])
 
 
 def fit_mlp(
@@ -206,25 +214,32 @@ def fit_mlp(
     w2, b2 = _affine(net[3])
     w2, b2 = _full_output(w2[:, classes], b2[classes], classes)
     return DenseModel(
-        feature_index, mean.astype(np.float32), scale.astype(np.float32), [_affine(net[0]), (w2, b2)]
+        x.shape[1],
+        feature_index,
+        mean.astype(np.float32),
+        scale.astype(np.float32),
+        [_affine(net[0]), (w2, b2)],
     )
 
 
-ALL_FEATURES = np.arange(NUM_FEATURES)
 BASELINE_INDEX = np.arange(NUM_FEATURES)[BASELINE_FEATURES]
 
 
 def fit(
     approach: str, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, seed: int = 0, steps: int = 800
 ) -> DenseModel:
-    """Train one of APPROACHES on feature rows x (N, NUM_FEATURES) with labels y."""
+    """Train one of APPROACHES on rows x (N, NUM_FEATURES or 2x with speaker features), labels y.
+
+    `baseline` always uses the raw log-mel statistics (the first NUM_FEATURES columns).
+    """
     weights = sample_weights(y, corpora)
+    every_column = np.arange(x.shape[1])
     if approach == "baseline":
         return fit_logreg(x, y, weights, BASELINE_INDEX, steps=steps, seed=seed)
     if approach == "logreg":
-        return fit_logreg(x, y, weights, ALL_FEATURES, steps=steps, seed=seed)
+        return fit_logreg(x, y, weights, every_column, steps=steps, seed=seed)
     if approach == "mlp":
-        return fit_mlp(x, y, weights, ALL_FEATURES, steps=steps, seed=seed)
+        return fit_mlp(x, y, weights, every_column, steps=steps, seed=seed)
     raise ValueError(f"unknown approach {approach!r}; known: {APPROACHES}")
 
 

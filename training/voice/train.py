@@ -11,6 +11,11 @@ Every approach in models.APPROACHES is scored by leave-one-speaker-out over all 
 corpora (train on the augmented clips of the other speakers, test on the held-out speaker's clean
 and phone-channel clips), reported per corpus. The approach with the best mean clean UAR over the
 corpora is retrained on every speaker and exported. Results go to <out>/report.json.
+
+An approach named `<model>+spk` sees each clip's raw features beside the same features normalised
+against the speaker's running statistics (training/voice/normalise.py); held-out speakers are
+normalised online, as in a live call, and the exported model carries the speaker prior in its
+metadata.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +34,14 @@ import torch
 
 from emotion_models.labels import LABELS
 from emotion_models.metrics import classification_report, format_report
+from emotion_models.voice.classifier import SPEAKER_PRIOR_KEY
+from emotion_models.voice.speaker_norm import SpeakerPrior
 from training.voice.augment import CLEAN, TELEPHONE
 from training.voice.dataset import FeatureTable, load_corpus_features
 from training.voice.export import save_onnx
-from training.voice.models import APPROACHES, DenseModel, fit
+from training.voice.models import APPROACHES as MODEL_APPROACHES
+from training.voice.models import DenseModel, fit
+from training.voice.normalise import DEFAULT_PRIOR_STRENGTH, fit_prior, speaker_inputs, speaker_table
 
 log = logging.getLogger("training.voice")
 
@@ -49,9 +59,32 @@ def _training_rows(table: FeatureTable) -> tuple[np.ndarray, np.ndarray, np.ndar
     return table.features.reshape(n * v, d), np.repeat(table.labels, v), np.repeat(table.corpora, v)
 
 
-def _train(approach: str, table: FeatureTable, seed: int, steps: int) -> DenseModel:
+SPEAKER_SUFFIX = "+spk"
+APPROACHES: tuple[str, ...] = (*MODEL_APPROACHES, *(f"{a}{SPEAKER_SUFFIX}" for a in ("logreg", "mlp")))
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A fitted model and, for a speaker-normalised approach, the prior its speakers start from."""
+
+    model: DenseModel
+    prior: SpeakerPrior | None
+
+    def predict_proba(self, features: np.ndarray, speakers: np.ndarray, seed: int) -> np.ndarray:
+        """(N, 7) for raw clip features; `speakers` names each clip's speaker (running statistics)."""
+        if self.prior is not None:
+            features = speaker_inputs(features, speakers, self.prior, seed)
+        return self.model.predict_proba(features)
+
+
+def _train(approach: str, table: FeatureTable, seed: int, steps: int, prior_strength: float) -> Trained:
+    prior = None
+    base = approach.removesuffix(SPEAKER_SUFFIX)
+    if base != approach:
+        prior = fit_prior(table, prior_strength)
+        table = speaker_table(table, prior, seed)
     x, y, corpora = _training_rows(table)
-    return fit(approach, x, y, corpora, seed=seed, steps=steps)
+    return Trained(fit(base, x, y, corpora, seed=seed, steps=steps), prior)
 
 
 def _report(y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
@@ -64,16 +97,17 @@ def _shared_class_uar(y_true: np.ndarray, probs: np.ndarray, classes: np.ndarray
     return _report(y_true[keep], probs[keep])["uar"] if keep.any() else 0.0
 
 
-def loso(table: FeatureTable, approach: str, seed: int, steps: int) -> dict[str, Any]:
+def loso(table: FeatureTable, approach: str, seed: int, steps: int, prior_strength: float) -> dict[str, Any]:
     """Leave-one-speaker-out: per-corpus reports on clean and phone-channel versions of held-out clips."""
     clean = np.zeros((len(table.labels), len(LABELS)), dtype=np.float32)
     phone = np.zeros_like(clean)
     per_speaker: dict[str, float] = {}
     for speaker in np.unique(table.speakers):
         held = table.speakers == speaker
-        model = _train(approach, table.subset(~held), seed, steps)
-        clean[held] = model.predict_proba(table.features[held, CLEAN])
-        phone[held] = model.predict_proba(table.features[held, TELEPHONE])
+        model = _train(approach, table.subset(~held), seed, steps, prior_strength)
+        names = table.speakers[held]
+        clean[held] = model.predict_proba(table.features[held, CLEAN], names, seed)
+        phone[held] = model.predict_proba(table.features[held, TELEPHONE], names, seed)
         per_speaker[str(speaker)] = round(_report(table.labels[held], clean[held])["uar"], 4)
         log.info("%s LOSO %s: UAR %.3f", approach, speaker, per_speaker[str(speaker)])
     result: dict[str, Any] = {"per_speaker_uar": per_speaker, "corpora": {}}
@@ -86,19 +120,21 @@ def loso(table: FeatureTable, approach: str, seed: int, steps: int) -> dict[str,
     return result
 
 
-def cross_corpus(table: FeatureTable, approach: str, seed: int, steps: int) -> dict[str, Any]:
+def cross_corpus(
+    table: FeatureTable, approach: str, seed: int, steps: int, prior_strength: float
+) -> dict[str, Any]:
     """Train on all of one corpus, test on every other (clean clips)."""
     results: dict[str, Any] = {}
     corpora = np.unique(table.corpora)
     for source in corpora:
         train_mask = table.corpora == source
-        model = _train(approach, table.subset(train_mask), seed, steps)
+        model = _train(approach, table.subset(train_mask), seed, steps, prior_strength)
         seen = np.unique(table.labels[train_mask])
         for target in corpora:
             if target == source:
                 continue
             test = table.corpora == target
-            probs = model.predict_proba(table.features[test, CLEAN])
+            probs = model.predict_proba(table.features[test, CLEAN], table.speakers[test], seed)
             report = _report(table.labels[test], probs)
             report["uar_shared_classes"] = round(_shared_class_uar(table.labels[test], probs, seen), 4)
             results[f"{source}->{target}"] = report
@@ -136,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="feature-extraction processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=800, help="optimiser steps per model fit")
+    parser.add_argument(
+        "--prior-strength",
+        type=float,
+        default=DEFAULT_PRIOR_STRENGTH,
+        help="speaker prior weight in pseudo-utterances (+spk approaches)",
+    )
     parser.add_argument("--skip-loso", action="store_true", help="no LOSO comparison (needs --final)")
     parser.add_argument("--skip-cross-corpus", action="store_true")
     args = parser.parse_args(argv)
@@ -159,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     final = args.final
     if not args.skip_loso:
         t0 = time.perf_counter()
-        loso_results = {a: loso(table, a, args.seed, args.steps) for a in args.approaches}
+        loso_results = {
+            a: loso(table, a, args.seed, args.steps, args.prior_strength) for a in args.approaches
+        }
         timings["loso_s"] = round(time.perf_counter() - t0, 1)
         report["loso"] = loso_results
         report["loso_summary"] = summarise(loso_results)
@@ -172,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("LOSO summary: %s", json.dumps(report["loso_summary"]))
     if not args.skip_cross_corpus and len(corpora) > 1:
         t0 = time.perf_counter()
-        report["cross_corpus"] = cross_corpus(table, final, args.seed, args.steps)
+        report["cross_corpus"] = cross_corpus(table, final, args.seed, args.steps, args.prior_strength)
         timings["cross_corpus_s"] = round(time.perf_counter() - t0, 1)
         log.info(
             "cross-corpus (%s): %s",
@@ -183,12 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     report["final_approach"] = final
     if args.model_out is not None:
         t0 = time.perf_counter()
-        model = _train(final, table, args.seed, args.steps)
+        trained = _train(final, table, args.seed, args.steps, args.prior_strength)
         seen = [LABELS[i] for i in np.unique(table.labels)]
+        speaker_meta = (
+            {SPEAKER_PRIOR_KEY: trained.prior.to_json(), "speaker_normalisation": "running z-score"}
+            if trained.prior is not None
+            else {}
+        )
         save_onnx(
-            model,
+            trained.model,
             args.model_out,
-            {
+            speaker_meta
+            | {
                 "approach": final,
                 "trained_on": ", ".join(corpora),
                 "clips": str(len(table.labels)),
