@@ -27,13 +27,24 @@ def _command(args: dict[str, Any]) -> str:
         if args.get("epochs")
         else f"--time-budget-min {args['time_budget_min']:g}"
     )
-    hyperparameters = " ".join(
-        f"--{k.replace('_', '-')} {v}"
-        for k, v in args.items()
-        if k
-        in {"batch_size", "lr", "wd", "dropout", "label_smoothing", "class_weight_power", "seed", "threads"}
+    valued = {"batch_size", "lr", "wd", "dropout", "label_smoothing", "class_weight_power", "seed", "threads"}
+    valued |= {k for k in ("ema", "eval_from") if args.get(k)}
+    hyperparameters = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in args.items() if k in valued)
+    switches = "".join(f" --{k.replace('_', '-')}" for k in ("channels_last", "compile") if args.get(k))
+    return f"{TRAIN_COMMAND} --out runs/face {schedule} {hyperparameters}{switches}"
+
+
+def _weights_line(metrics: dict[str, Any]) -> str:
+    args = metrics["args"]
+    if not args.get("ema"):
+        return ""
+    best = next((h for h in metrics.get("history", []) if h["epoch"] == metrics["best_epoch"]), {})
+    chosen = metrics.get("best_weights") or best.get("weights", "raw")
+    return (
+        f"\n- Weights: an exponential moving average of the weights (decay {args['ema']} per step) was"
+        f" scored beside the raw weights at every evaluated epoch; the shipped checkpoint is the"
+        f" {'averaged' if chosen == 'ema' else 'raw'} one."
     )
-    return f"{TRAIN_COMMAND} --out runs/face {schedule} {hyperparameters}"
 
 
 def _bench_section(bench: dict[str, Any] | None) -> str:
@@ -105,7 +116,7 @@ sha256: `{onnx_sha256}`
 - Command: `{_command(args)}`
 - CPU only (no GPU was used): a shared 2-core machine, torch with {args["threads"]} thread(s), SGD + Nesterov,
   cosine learning rate over {"the epochs" if args.get("epochs") else "the wall-clock budget"}.
-- Time: {metrics["train_minutes"]} min of training, {best_line}.
+- Time: {metrics["train_minutes"]} min of training, {best_line}.{_weights_line(metrics)}
 
 ## Metrics on FER2013 validation (PublicTest, {val["n"]} images)
 accuracy **{val["accuracy"]:.4f}**, macro-F1 **{val["macro_f1"]:.4f}**, UAR {val["uar"]:.4f};

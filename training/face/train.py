@@ -249,6 +249,7 @@ def train(args: argparse.Namespace) -> dict:
         "labels": list(LABELS),
         "input_size": INPUT_SIZE,
         "best_epoch": best.get("epoch"),
+        "best_weights": best.get("weights", "raw"),
         "epochs_run": epoch,
         "train_minutes": round(train_minutes, 1),
         "temperature": temperature,
