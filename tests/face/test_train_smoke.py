@@ -41,14 +41,21 @@ def test_one_epoch_exports_onnx_matching_torch(tmp_path):
             "--train", str(tmp_path / "train"),
             "--val", str(tmp_path / "val"),
             "--out", str(out),
-            "--epochs", "1",
+            "--epochs", "2",
             "--batch-size", "16",
             "--threads", "1",
+            "--ema", "0.9",
+            "--eval-from", "0.6",
+            "--channels-last",
         ]
     )  # fmt: skip
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 1 and metrics["train_images"] == 42 and metrics["val_images"] == 14
+    assert metrics["epochs_run"] == 2 and metrics["train_images"] == 42 and metrics["val_images"] == 14
+    # Epoch 1 ends before 60% of the schedule, so only epoch 2 is scored (raw and averaged weights).
+    assert [h["epoch"] for h in metrics["history"]] == [2] and metrics["best_epoch"] == 2
+    assert metrics["best_weights"] == metrics["history"][0]["weights"]
+    assert metrics["best_weights"] in {"raw", "ema"}
     assert set(metrics["validation"]["per_class"]) == set(LABELS)
 
     net = FaceEmotionNet()
@@ -69,4 +76,5 @@ def test_one_epoch_exports_onnx_matching_torch(tmp_path):
     )
     text = card.read_text()
     assert hashlib.sha256((out / "face_emotion.onnx").read_bytes()).hexdigest() in text
-    assert "confusion matrix" in text and "--epochs 1" in text and "accuracy **not met**" in text
+    assert "confusion matrix" in text and "--epochs 2" in text and "accuracy **not met**" in text
+    assert "--ema 0.9" in text and "--channels-last" in text and "moving average" in text
