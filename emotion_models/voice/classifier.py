@@ -99,11 +99,11 @@ class VoiceEmotionClassifier:
         self, features: np.ndarray, normalisers: Sequence[SpeakerNormaliser | None] | None
     ) -> np.ndarray:
         assert self.speaker_prior is not None
-        prior_only = SpeakerNormaliser(self.speaker_prior)
-        out = np.empty_like(features)
-        for i, row in enumerate(features):
-            normaliser = normalisers[i] if normalisers is not None else None
-            out[i] = (normaliser(row[None]) if normaliser is not None else prior_only.normalise(row[None]))[0]
+        # Rows without a speaker are an average speaker; the others update their speaker in order.
+        out = SpeakerNormaliser(self.speaker_prior).normalise(features)
+        for i, normaliser in enumerate(normalisers or ()):
+            if normaliser is not None:
+                out[i] = normaliser(features[i : i + 1])[0]
         return out
 
     def predict_batch(

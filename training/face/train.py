@@ -227,8 +227,12 @@ def train(args: argparse.Namespace) -> dict:
         history.append(entry)
         log.info("%s", json.dumps(entry))
         if rep["macro_f1"] > best["macro_f1"]:
-            best = {"macro_f1": rep["macro_f1"], "epoch": epoch, "accuracy": rep["accuracy"]}
-            best["weights"] = chosen
+            best = {
+                "macro_f1": rep["macro_f1"],
+                "epoch": epoch,
+                "accuracy": rep["accuracy"],
+                "weights": chosen,
+            }
             torch.save(candidates[chosen].state_dict(), out / "best.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1))
 

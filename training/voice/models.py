@@ -68,6 +68,17 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-6, scale, 1.0)
 
 
+def _standardised_inputs(
+    x: np.ndarray, feature_index: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Generator]:
+    """The selected columns standardised as a tensor, their (mean, scale), and seeded randomness."""
+    xs = x[:, feature_index]
+    mean, scale = _standardise(xs)
+    torch.manual_seed(seed)
+    xt = torch.from_numpy(((xs - mean) / scale).astype(np.float32))
+    return mean, scale, xt, torch.Generator().manual_seed(seed)
+
+
 def _full_output(w: np.ndarray, b: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scatter per-seen-class weights into NUM_LABELS columns; unseen columns get UNSEEN_LOGIT.
 
@@ -153,11 +164,7 @@ def fit_logreg(
     (sklearn's lbfgs reaches the same optimum but costs several times more CPU on 27k rows, and
     this machine's CPU is the scarce resource.)
     """
-    xs = x[:, feature_index]
-    mean, scale = _standardise(xs)
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    xt = torch.from_numpy(((xs - mean) / scale).astype(np.float32))
+    mean, scale, xt, gen = _standardised_inputs(x, feature_index, seed)
     linear = torch.nn.Linear(xt.shape[1], NUM_LABELS)
     classes = _train_torch(
         linear,
@@ -187,11 +194,7 @@ def fit_mlp(
     seed: int = 0,
 ) -> DenseModel:
     """One hidden layer, trained with AdamW, dropout, Gaussian input noise and label smoothing."""
-    xs = x[:, feature_index]
-    mean, scale = _standardise(xs)
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    xt = torch.from_numpy(((xs - mean) / scale).astype(np.float32))
+    mean, scale, xt, gen = _standardised_inputs(x, feature_index, seed)
     net = torch.nn.Sequential(
         torch.nn.Linear(xt.shape[1], hidden),
         torch.nn.ReLU(),
