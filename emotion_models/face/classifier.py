@@ -1,7 +1,8 @@
 """The shipped face-emotion classifier, run with onnxruntime (torch is a training-only dependency).
 
-Normalisation, flip test-time augmentation and temperature scaling live inside the ONNX graph
-(training/face/net.py), so this wrapper only feeds raw grayscale pixels and checks shapes.
+Normalisation, flip test-time augmentation, the ensemble average and temperature scaling live
+inside the ONNX graph (training/face/net.py, training/face/ensemble.py; the shipped graph is int8),
+so this wrapper only feeds raw grayscale pixels and checks shapes.
 """
 
 from __future__ import annotations

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from emotion_models.face.classifier import FaceEmotionClassifier
 from emotion_models.labels import LABELS
-
-
-def _write_dataset(root: Path, per_label: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    for i, label in enumerate(LABELS):
-        folder = root / label
-        folder.mkdir(parents=True)
-        for j in range(per_label):
-            # A class-dependent gradient plus noise: learnable, so the loss is meaningful.
-            base = np.linspace(0, 255, 48)[None, :] * (i + 1) / len(LABELS)
-            image = np.clip(base + rng.normal(0, 20, (48, 48)), 0, 255).astype(np.uint8)
-            cv2.imwrite(str(folder / f"actor{j % 2}__img{j}.png"), image)
+from tests.face.conftest import write_face_dataset
 
 
 @pytest.mark.slow
@@ -33,8 +20,8 @@ def test_one_epoch_exports_onnx_matching_torch(tmp_path):
     from training.face import model_card, train
     from training.face.net import FaceEmotionInference, FaceEmotionNet
 
-    _write_dataset(tmp_path / "train", per_label=6, seed=0)
-    _write_dataset(tmp_path / "val", per_label=2, seed=1)
+    write_face_dataset(tmp_path / "train", per_label=6, seed=0)
+    write_face_dataset(tmp_path / "val", per_label=2, seed=1)
     out = tmp_path / "run"
     train.main(
         [
