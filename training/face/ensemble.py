@@ -227,19 +227,23 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     member_reports = [_scored(p, val.labels) for p in member_probs]
     for path, rep in zip(args.member, member_reports, strict=True):
         log.info("member %s: %s", path, _summary(rep))
-    alternatives = {}
-    for config in args.compare_scales or []:
-        views = _parse_scales(config)
-        alternatives[config] = _summary(_scored(predict(merge(members, 1.0, views), val.images), val.labels))
-        log.info("alternative views %s (T=1): %s", config, alternatives[config])
-    scales = _parse_scales(args.scales)
-    untempered = predict(merge(members, 1.0, scales), val.images)
+    # Every view set is scored untempered once, the shipped one too (it may also be compared).
+    untempered: dict[tuple[float, ...], np.ndarray] = {}
+    for views in [*args.compare_scales, args.scales]:
+        if views not in untempered:
+            untempered[views] = predict(merge(members, 1.0, views), val.images)
+    alternatives = {
+        _scales_text(views): _summary(_scored(untempered[views], val.labels)) for views in args.compare_scales
+    }
+    for views, scores in alternatives.items():
+        log.info("alternative views %s (T=1): %s", views, scores)
+    scales = args.scales
     # softmax(log p / T) of the untempered output = softmax(mean log p / T): fit T on log p.
-    log_p = torch.tensor(np.log(np.maximum(untempered, PROBABILITY_FLOOR)), dtype=torch.float32)
+    log_p = torch.tensor(np.log(np.maximum(untempered[scales], PROBABILITY_FLOOR)), dtype=torch.float32)
     temperature = fit_temperature(log_p, torch.tensor(val.labels))
     merged = merge(members, temperature, scales)
     fp32_report = _scored(predict(merged, val.images), val.labels)
-    log.info("ensemble fp32 (views %s, T=%.3f): %s", args.scales, temperature, _summary(fp32_report))
+    log.info("ensemble fp32 (views %s, T=%.3f): %s", _scales_text(scales), temperature, _summary(fp32_report))
 
     shipped, report = merged, fp32_report
     if not args.no_int8:
@@ -278,14 +282,18 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parse_scales(text: str) -> tuple[float, ...]:
-    """'1,1.06' -> (1.0, 1.06): the zoom of each test-time view."""
+    """'1,1.06' -> (1.0, 1.06): the zoom of each test-time view (an argparse type)."""
     try:
         scales = tuple(float(part) for part in text.split(","))
     except ValueError as exc:
-        raise SystemExit(f"--scales: expected comma-separated numbers, got {text!r}") from exc
-    if not scales or any(s <= 0 for s in scales):
-        raise SystemExit(f"--scales: zooms must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+    if any(s <= 0 for s in scales):
+        raise argparse.ArgumentTypeError(f"zooms must be positive, got {text!r}")
     return scales
+
+
+def _scales_text(scales: tuple[float, ...]) -> str:
+    return ",".join(f"{s:g}" for s in scales)
 
 
 def _member_metrics(onnx_path: Path) -> dict[str, Any] | None:
@@ -306,10 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="the merged ONNX file to write")
     ap.add_argument("--metrics-out", help="JSON summary (default: ensemble.json beside --out)")
     ap.add_argument(
-        "--scales", default="1", help="test-time zooms each member sees, e.g. '1,1.06' (1 = the crop as is)"
+        "--scales",
+        type=_parse_scales,
+        default=(1.0,),
+        help="test-time zooms each member sees, e.g. '1,1.06' (1 = the crop as is)",
     )
     ap.add_argument(
-        "--compare-scales", nargs="*", help="other view sets to score on validation, for the selection record"
+        "--compare-scales",
+        type=_parse_scales,
+        nargs="*",
+        default=[],
+        help="other view sets to score on validation, for the selection record",
     )
     ap.add_argument("--calib-images", type=int, default=1024)
     ap.add_argument("--no-int8", action="store_true", help="ship the float32 merged graph")

@@ -37,12 +37,16 @@ def _command(args: dict[str, Any], out: str = "runs/face") -> str:
     return f"{TRAIN_COMMAND} --out {out} {schedule} {hyperparameters}{switches}"
 
 
+def _best_entry(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The history entry of the chosen epoch ({} when the history was not kept)."""
+    return next((h for h in metrics.get("history", []) if h["epoch"] == metrics["best_epoch"]), {})
+
+
 def _weights_line(metrics: dict[str, Any]) -> str:
     args = metrics["args"]
     if not args.get("ema"):
         return ""
-    best = next((h for h in metrics.get("history", []) if h["epoch"] == metrics["best_epoch"]), {})
-    chosen = metrics.get("best_weights") or best.get("weights", "raw")
+    chosen = metrics.get("best_weights") or _best_entry(metrics).get("weights", "raw")
     return (
         f"\n- Weights: an exponential moving average of the weights (decay {args['ema']} per step) was"
         f" scored beside the raw weights at every evaluated epoch; the shipped checkpoint is the"
@@ -125,8 +129,8 @@ def _tail_sections(val: dict[str, Any], size: int, bench: dict[str, Any] | None)
 
 
 def _best_line(metrics: dict[str, Any]) -> str:
-    best = next((h for h in metrics.get("history", []) if h["epoch"] == metrics["best_epoch"]), None)
-    at = f" (at {best['minutes']} min)" if best and "minutes" in best else ""
+    best = _best_entry(metrics)
+    at = f" (at {best['minutes']} min)" if "minutes" in best else ""
     return f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}{at}"
 
 
