@@ -50,11 +50,13 @@ train-face: setup
 		--out runs/face-s$(FACE_SEED) --time-budget-min 100 --seed $(FACE_SEED) \
 		--ema 0.999 --channels-last --compile --eval-from 0.45
 
+# Members whose runs/ folder is gone (a new machine) can be rebuilt from the shipped ensemble:
+# python -m training.face.recover_member --ensemble emotion_models/assets/face_emotion.onnx --member I --out runs/face-sI/face_emotion.onnx
+FACE_MEMBERS ?= 0 1 2
 face-ensemble: setup
-	$(BIN)/python -m training.face.ensemble --member runs/face-s0/face_emotion.onnx \
-		--member runs/face-s1/face_emotion.onnx --calib $(DATA)/fer2013/train \
-		--val $(DATA)/fer2013/validation --out runs/face-ensemble/face_emotion.onnx \
-		--scales 1 --compare-scales 1 1,1.06
+	$(BIN)/python -m training.face.ensemble $(foreach s,$(FACE_MEMBERS),--member runs/face-s$(s)/face_emotion.onnx) \
+		--calib $(DATA)/fer2013/train --val $(DATA)/fer2013/validation \
+		--out runs/face-ensemble/face_emotion.onnx --scales 1
 
 # Voice: EmoDB here is the model's own training data (speaker-independent LOSO numbers: model card).
 eval-voice: setup

@@ -159,3 +159,39 @@ def test_zoomed_views_are_averaged_per_member_in_log_space(runs):
     assert not np.allclose(merged, predict(merge(members, 1.0), crops), atol=1e-4)  # the view matters
     with pytest.raises(ValueError, match="positive"):
         merge(members, 1.0, (1.0, 0.0))
+
+
+@pytest.mark.slow
+def test_members_are_recovered_from_float_and_int8_ensembles(runs, tmp_path):
+    from training.face.ensemble import merge, predict, quantize_int8
+    from training.face.recover_member import extract_member
+
+    members = [onnx.load(str(runs[k])) for k in ("run0", "run1")]
+    crops = _crops(64)
+    originals = [predict(m, crops) for m in members]
+    merged = merge(members, 1.3)
+    for i, original in enumerate(originals):  # float ensemble: the member graph itself comes back
+        np.testing.assert_allclose(predict(extract_member(merged, i), crops), original, atol=1e-5)
+
+    int8 = quantize_int8(merged, _crops(32), tmp_path / "q")
+    assert Counter(n.op_type for n in int8.graph.node)["Relu"] == 0  # folded into uint8 activations
+    for i, original in enumerate(originals):
+        recovered = extract_member(int8, i)
+        ops = Counter(n.op_type for n in recovered.graph.node)
+        assert ops["QuantizeLinear"] == ops["DequantizeLinear"] == 0
+        relu_inputs = {n.input[0] for n in recovered.graph.node if n.op_type == "Relu"}
+        convs = [n for n in recovered.graph.node if n.op_type == "Conv"]
+        assert len(convs) == 16 and all(c.output[0] in relu_inputs for c in convs)  # every ReLU is back
+        probs = predict(recovered, crops)
+        assert np.abs(probs - original).max() < 0.05  # only the int8 rounding of the weights remains
+        assert (probs.argmax(1) == original.argmax(1)).mean() >= 0.9
+    with pytest.raises(ValueError, match="no member 2"):
+        extract_member(int8, 2)
+
+
+def test_card_explains_members_with_different_epoch_counts():
+    from training.face.model_card import _speed_line
+
+    assert "52 to 91 epochs" in _speed_line([{"epochs_run": 91}, {"epochs_run": 52}, {"epochs_run": 52}])
+    assert _speed_line([{"epochs_run": 52}, {"epochs_run": 55}]) == ""  # within run-to-run noise
+    assert _speed_line([{"epochs_run": 52}]) == ""

@@ -264,6 +264,7 @@ def render_ensemble(ensemble: dict[str, Any], onnx_sha256: str, bench: dict[str,
     )
     best_member = max(m["validation"]["accuracy"] for m in ensemble["members"])
     shipped = "int8" if ensemble["int8"] else "float32"
+    speed = _speed_line(records)
     return f"""# face_emotion.onnx — facial expression classifier (model card)
 
 **What it is.** An ensemble of {n} independently trained 4-stage VGG-style CNNs
@@ -286,7 +287,7 @@ sha256: `{onnx_sha256}`
 - Ensemble: `{_ensemble_command(ensemble)}`
 - CPU only (no GPU was used): a shared 2-core machine, SGD + Nesterov, cosine learning rate over the
   wall-clock budget. Time: {minutes:.1f} min of training in all ({n} runs, made in separate
-  sessions: each run alone keeps to the ~2 h CPU budget, the ensemble as a whole does not).
+  sessions: each run alone keeps to the ~2 h CPU budget, the ensemble as a whole does not).{speed}
 
 {_member_rows(ensemble)}
 
@@ -295,6 +296,17 @@ Merged float32 graph: accuracy {fp32["accuracy"]:.4f}, macro-F1 {fp32["macro_f1"
 {_alternatives(ensemble)}
 {_metrics_section(val, f"expected calibration error {val['ece']:.4f} after the joint temperature")}
 {_tail_sections(val, size, bench)}"""
+
+
+def _speed_line(records: list[dict[str, Any]]) -> str:
+    """Why members with the same wall-clock budget ran different numbers of epochs."""
+    epochs = sorted({r["epochs_run"] for r in records if r.get("epochs_run")})
+    if len(epochs) < 2 or epochs[-1] < 1.2 * epochs[0]:
+        return ""
+    return (
+        f"\n  The budget is wall-clock and the sessions' machines differed in speed, so members ran"
+        f" {epochs[0]} to {epochs[-1]} epochs in the same time."
+    )
 
 
 def _weakest_classes(val: dict[str, Any], count: int = 3) -> str:
