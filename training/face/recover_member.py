@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.shape_inference
+import onnx.utils
 from onnx import helper, numpy_helper
 
 from training.face.ensemble import INPUT, OUTPUT
@@ -92,17 +93,14 @@ def dequantise(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def extract_member(ensemble: onnx.ModelProto, member: int) -> onnx.ModelProto:
     """Member `member` of a merged ensemble as a stand-alone face model (pixels -> probabilities)."""
-    quantised = any(n.op_type == "DequantizeLinear" for n in ensemble.graph.node)
-    float_graph = dequantise(ensemble) if quantised else ensemble
+    float_graph = dequantise(ensemble)  # a float ensemble has no Q/DQ nodes: it comes back as it is
     floor = f"m{member}/floored"  # training.face.ensemble.merge floors each member's probabilities
     node = next((n for n in float_graph.graph.node if n.op_type == "Max" and n.output[0] == floor), None)
     if node is None:
         raise ValueError(f"no member {member} in this ensemble (no {floor!r} node)")
-    with tempfile.TemporaryDirectory() as tmp:
-        whole, part = Path(tmp) / "float.onnx", Path(tmp) / "member.onnx"
-        onnx.save(float_graph, whole)
-        onnx.utils.extract_model(str(whole), str(part), [INPUT], [node.input[0]])
-        extracted = onnx.load(str(part))
+    # The extractor finds the member's output among the inferred value infos.
+    inferred = onnx.shape_inference.infer_shapes(float_graph)
+    extracted = onnx.utils.Extractor(inferred).extract_model([INPUT], [node.input[0]])
     probabilities = extracted.graph.output[0].name
     for n in extracted.graph.node:
         n.output[:] = [OUTPUT if name == probabilities else name for name in n.output]
