@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from emotion_models.voice.audio import SAMPLE_RATE
+from emotion_models.voice.dynamics import dynamics_names, dynamics_statistics
 
 N_FFT = 1024
 WIN_LENGTH = 640
@@ -32,8 +33,9 @@ ACTIVE_RANGE_DB = 40.0
 PITCH_LAG_MIN = SAMPLE_RATE // 500  # 500 Hz
 PITCH_LAG_MAX = SAMPLE_RATE // 70  # 70 Hz
 VOICING_THRESHOLD = 0.5
+OCTAVE_TOLERANCE = 0.9  # a shorter-lag autocorrelation peak this close to the best is the pitch
 MIN_SAMPLES = N_FFT  # shorter inputs are zero-padded (reflect padding needs > N_FFT/2 samples)
-FRONTEND_VERSION = "logmel64-mfcc20-pitch-v1"  # stored in the ONNX metadata; bump on any change here
+FRONTEND_VERSION = "logmel64-mfcc20-pitch-dynamics-v2"  # stored in the ONNX metadata; bump on any change here
 
 
 def hann_window() -> np.ndarray:
@@ -78,6 +80,7 @@ _WINDOW = hann_window()
 _MEL_FB = mel_filterbank()
 _DCT = dct_matrix()
 _FREQS = np.linspace(0, SAMPLE_RATE // 2, N_FFT // 2 + 1)
+_MEL_CENTRES_HZ = _mel_to_hz(np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2))[1:-1]
 # Autocorrelation of the window itself: dividing by it undoes the taper's bias towards short lags.
 _WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW)) ** 2, n=N_FFT)
 _WINDOW_AC = _WINDOW_AC / _WINDOW_AC[0]
@@ -115,14 +118,28 @@ def _deltas(x: np.ndarray) -> np.ndarray:
 
 
 def _pitch(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame (f0 in semitones above 100 Hz, voicing strength in [0, 1]) from the autocorrelation."""
+    """Per-frame (f0 in semitones above 100 Hz, voicing strength in [0, 1]) from the autocorrelation.
+
+    A periodic frame correlates almost as well at two periods as at one, and with lags quantised to
+    samples the longer lag often wins at high pitch: an octave drop in the middle of a rising
+    contour. So the pitch is the shortest-lag peak within OCTAVE_TOLERANCE of the best one, refined
+    between samples by a parabola through the peak and its neighbours.
+    """
     ac = np.fft.irfft(power.astype(np.float64), n=N_FFT, axis=1)
     energy = np.maximum(ac[:, :1], 1e-12)
-    lags = slice(PITCH_LAG_MIN, PITCH_LAG_MAX + 1)
+    lags = slice(PITCH_LAG_MIN - 1, PITCH_LAG_MAX + 2)  # one lag either side for the peak tests
     normalised = ac[:, lags] / energy / _WINDOW_AC[lags]
-    best = normalised.argmax(axis=1)
-    strength = np.clip(normalised[np.arange(len(best)), best], 0.0, 1.0)
-    f0 = SAMPLE_RATE / (best + PITCH_LAG_MIN)
+    inner = normalised[:, 1:-1]
+    rows = np.arange(len(inner))
+    peak = (inner > normalised[:, :-2]) & (inner >= normalised[:, 2:])
+    candidate = peak & (inner >= OCTAVE_TOLERANCE * inner.max(axis=1, keepdims=True))
+    best = np.where(candidate.any(axis=1), candidate.argmax(axis=1), inner.argmax(axis=1))
+    strength = np.clip(inner[rows, best], 0.0, 1.0)
+    left, centre, right = normalised[rows, best], normalised[rows, best + 1], normalised[rows, best + 2]
+    curvature = left - 2.0 * centre + right  # < 0 at a proper peak
+    peaked = curvature < -1e-9
+    shift = np.where(peaked, 0.5 * (left - right) / np.where(peaked, curvature, -1.0), 0.0)
+    f0 = SAMPLE_RATE / (best + PITCH_LAG_MIN + np.clip(shift, -0.5, 0.5))
     return 12.0 * np.log2(f0 / 100.0), strength
 
 
@@ -142,11 +159,35 @@ def _peak_rate(energy: np.ndarray) -> float:
     return float(peaks.sum()) / max(len(energy) * HOP_LENGTH / SAMPLE_RATE, 1e-3)
 
 
-def utterance_features(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
-    """Fixed-length float32 vector (see FEATURE_NAMES) from a (T, 513) power and (T, 64) mel spectrogram."""
-    power = np.asarray(power, dtype=np.float32)
-    log_mel = np.log(np.asarray(mel, dtype=np.float32) + EPS)
-    log_energy = np.log(power.sum(axis=1) + EPS)
+# Per-frame tracks, packed as columns of one (T, TRACK_WIDTH) matrix: the statistics below are
+# computed from these alone, so training can cache the tracks once and try new statistics cheaply.
+TRACK_LOG_MEL = slice(0, N_MELS)
+TRACK_LOG_ENERGY = N_MELS
+TRACK_SEMITONES = N_MELS + 1
+TRACK_VOICING = N_MELS + 2
+TRACK_CENTROID = N_MELS + 3
+TRACK_BAND_RATIO = N_MELS + 4
+TRACK_WIDTH = N_MELS + 5
+
+
+def frame_tracks(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
+    """(T, TRACK_WIDTH) float32 per-frame tracks from a (T, 513) power and (T, 64) mel spectrogram."""
+    power32 = np.asarray(power, dtype=np.float32)
+    tracks = np.empty((power32.shape[0], TRACK_WIDTH), dtype=np.float32)
+    tracks[:, TRACK_LOG_MEL] = np.log(np.asarray(mel, dtype=np.float32) + EPS)
+    tracks[:, TRACK_LOG_ENERGY] = np.log(power32.sum(axis=1) + EPS)
+    tracks[:, TRACK_SEMITONES], tracks[:, TRACK_VOICING] = _pitch(power32)
+    power = power32.astype(np.float64) + EPS
+    tracks[:, TRACK_CENTROID] = (power * _FREQS).sum(axis=1) / power.sum(axis=1) / (SAMPLE_RATE / 2)
+    low = _FREQS < 1000.0
+    tracks[:, TRACK_BAND_RATIO] = np.log(power[:, ~low].sum(axis=1)) - np.log(power[:, low].sum(axis=1))
+    return tracks
+
+
+def utterance_statistics(tracks: np.ndarray) -> np.ndarray:
+    """Fixed-length float32 vector (see FEATURE_NAMES) from (T, TRACK_WIDTH) frame tracks."""
+    log_mel = tracks[:, TRACK_LOG_MEL]
+    log_energy = tracks[:, TRACK_LOG_ENERGY]
     active = log_energy > log_energy.max() - ACTIVE_RANGE_DB * math.log(10) / 10
     if active.sum() < 3:
         active[:] = True
@@ -156,17 +197,15 @@ def utterance_features(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
     mfcc = log_mel @ _DCT
     d_mfcc = _deltas(mfcc)
     dd_mfcc = _deltas(d_mfcc)
-    semitones, strength = _pitch(power)
+    semitones, strength = tracks[:, TRACK_SEMITONES], tracks[:, TRACK_VOICING]
     voiced = active & (strength >= VOICING_THRESHOLD)
     f0 = semitones[voiced]
     e_rel = log_energy[active] - level
     d_energy = _deltas(log_energy[:, None])[:, 0][active]
-    p_act = power[active].astype(np.float64) + EPS
-    centroid = (p_act * _FREQS).sum(axis=1) / p_act.sum(axis=1) / (SAMPLE_RATE / 2)
-    low = _FREQS < 1000.0
-    band_ratio = np.log(p_act[:, ~low].sum(axis=1)) - np.log(p_act[:, low].sum(axis=1))
-    mel_act = np.asarray(mel, dtype=np.float64)[active] + EPS
-    flatness = np.log(mel_act).mean(axis=1) - np.log(mel_act.mean(axis=1))
+    centroid = tracks[active, TRACK_CENTROID]
+    band_ratio = tracks[active, TRACK_BAND_RATIO]
+    mel_act = np.exp(lm.astype(np.float64))
+    flatness = lm.mean(axis=1) - np.log(mel_act.mean(axis=1))
     f0_stats = _stats(f0)
     parts: list[np.ndarray | list[float]] = [
         lm_rel.mean(axis=0),
@@ -182,7 +221,21 @@ def utterance_features(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
         [float(flatness.mean()), float(flatness.std())],
         [float(active.mean()), _peak_rate(log_energy[active])],
     ]
+    frame_data = {
+        "semitones": semitones,
+        "log_energy": log_energy,
+        "centroid": tracks[:, TRACK_CENTROID],
+        "mfcc": mfcc,
+        "log_mel": log_mel,
+        "d_log_mel": _deltas(log_mel),
+    }
+    parts.append(dynamics_statistics(frame_data, active, voiced, level, _MEL_CENTRES_HZ))
     return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
+
+
+def utterance_features(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
+    """Fixed-length float32 vector (see FEATURE_NAMES) from a (T, 513) power and (T, 64) mel spectrogram."""
+    return utterance_statistics(frame_tracks(power, mel))
 
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -204,6 +257,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "flatness_std",
     "active_fraction",
     "peak_rate",
+    *dynamics_names(N_MFCC),
 )
 NUM_FEATURES = len(FEATURE_NAMES)
 # The trivial baseline's inputs: log-mel means and standard deviations only.

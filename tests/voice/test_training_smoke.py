@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,13 @@ import pytest
 import soundfile as sf
 
 from emotion_models.labels import LABEL_INDEX
+from emotion_models.voice.audio import load_audio
 from emotion_models.voice.classifier import ModelMismatchError, VoiceEmotionClassifier
 from emotion_models.voice.features import NUM_FEATURES
 from training.voice import train
+from training.voice.augment import version
+from training.voice.dataset import load_corpus_features
+from training.voice.frontend import training_features
 
 SR = 16000
 # EmoDB letters -> a synthetic "voice" per class: (f0 Hz, amplitude, vibrato depth)
@@ -90,3 +95,22 @@ def test_model_for_another_front_end_is_refused(tiny_corpus: Path, tmp_path: Pat
     onnx.save(proto, str(model_path))
     with pytest.raises(ModelMismatchError):
         VoiceEmotionClassifier.load(model_path)
+
+
+def test_track_cache_gives_the_training_features_and_is_reused(tiny_corpus: Path, tmp_path: Path) -> None:
+    table = load_corpus_features(tiny_corpus, 2, tmp_path, workers=1)
+    assert table.features.shape == (18, 2, NUM_FEATURES)
+    cached = list(tmp_path.glob("tracks-*.npz"))
+    assert len(cached) == 1
+    # Statistics from the cached tracks are the statistics of the clip itself, version by version
+    # (rows follow the corpus walk: sorted file names).
+    path = sorted(tiny_corpus.glob("*.wav"))[0]
+    row = int(np.flatnonzero([s.endswith("/08") for s in table.speakers])[0])
+    wave = load_audio(path)
+    for v in range(2):
+        expected = training_features(version(wave, v, zlib.crc32(path.name.encode())))
+        np.testing.assert_allclose(table.features[row, v], expected, rtol=1e-5, atol=1e-5)
+    # A second load reads the cache: same rows, no new file.
+    again = load_corpus_features(tiny_corpus, 2, tmp_path, workers=1)
+    np.testing.assert_array_equal(again.features, table.features)
+    assert list(tmp_path.glob("tracks-*.npz")) == cached

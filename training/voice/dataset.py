@@ -1,8 +1,10 @@
 """Labelled corpora -> cached feature tensors (clips x versions x features) for training and LOSO.
 
 Featurising ~5k clips in several augmented versions is the slow part of training, so it runs once
-(in worker processes) and is cached under the run folder, keyed by the file list, the number of
-versions and the front-end version.
+(in worker processes) and is cached under the run folder, keyed by the file list and the number of
+versions. The cache holds each version's per-frame tracks (features.frame_tracks), not the
+statistics: the utterance statistics are recomputed from the tracks in seconds, so a change to the
+statistics does not pay for the spectrograms, pitch and augmentation again.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from tqdm import tqdm
 from emotion_models.corpora import AUDIO_SUFFIXES, CorpusItem, walk_corpus
 from emotion_models.labels import LABEL_INDEX
 from emotion_models.voice.audio import AudioDecodeError, load_audio
-from emotion_models.voice.features import FRONTEND_VERSION, NUM_FEATURES
+from emotion_models.voice.features import NUM_FEATURES, TRACK_WIDTH, utterance_statistics
 from training.voice.augment import version
-from training.voice.frontend import training_features
+from training.voice.frontend import training_tracks
 
 log = logging.getLogger("training.voice")
 
@@ -50,7 +52,10 @@ class FeatureTable:
         )
 
 
-def _clip_features(job: tuple[str, int]) -> np.ndarray | None:
+TRACKS_VERSION = "tracks-v2"  # bump when frame_tracks or the augmentation changes
+
+
+def _clip_tracks(job: tuple[str, int]) -> list[np.ndarray] | None:
     path, n_versions = job
     try:
         wave = load_audio(path)
@@ -58,7 +63,16 @@ def _clip_features(job: tuple[str, int]) -> np.ndarray | None:
         log.warning("skipping %s", exc)
         return None
     seed = zlib.crc32(Path(path).name.encode())
-    return np.stack([training_features(version(wave, v, seed)) for v in range(n_versions)])
+    return [training_tracks(version(wave, v, seed)) for v in range(n_versions)]
+
+
+def _statistics(tracks: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(N, V, NUM_FEATURES) utterance statistics from concatenated tracks and (N, V) frame counts."""
+    ends = np.cumsum(lengths.reshape(-1))
+    rows = [
+        utterance_statistics(tracks[end - n : end]) for n, end in zip(lengths.reshape(-1), ends, strict=True)
+    ]
+    return np.stack(rows).reshape(*lengths.shape, NUM_FEATURES).astype(np.float32)
 
 
 def _init_worker() -> None:
@@ -66,7 +80,7 @@ def _init_worker() -> None:
 
 
 def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
-    digest = hashlib.sha256(f"{FRONTEND_VERSION}|{n_versions}".encode())
+    digest = hashlib.sha256(f"{TRACKS_VERSION}|{n_versions}".encode())
     for item in items:
         digest.update(f"{item.path.name}|{item.label}|{item.speaker_key}\n".encode())
     return digest.hexdigest()[:16]
@@ -78,29 +92,29 @@ def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: 
     if not items:
         raise ValueError(f"no labelled audio under {root} (skipped: {skipped})")
     log.info("%s: %d clips, skipped %s", root, len(items), skipped)
-    cache = cache_dir / f"features-{root.resolve().name}-{_cache_key(items, n_versions)}.npz"
+    cache = cache_dir / f"tracks-{root.resolve().name}-{_cache_key(items, n_versions)}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            return FeatureTable(z["features"], z["labels"], z["speakers"], z["corpora"])
-    jobs = [(str(item.path), n_versions) for item in items]
-    if workers > 1:
-        with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-            results = list(
-                tqdm(pool.imap(_clip_features, jobs, chunksize=8), total=len(jobs), desc=root.name)
-            )
+            tracks, lengths = z["tracks"], z["lengths"]
+            labels, speakers, corpora = z["labels"], z["speakers"], z["corpora"]
     else:
-        _init_worker()
-        results = [_clip_features(job) for job in tqdm(jobs, desc=root.name)]
-    keep = [i for i, r in enumerate(results) if r is not None]
-    table = FeatureTable(
-        np.stack([results[i] for i in keep]).astype(np.float32),
-        np.array([LABEL_INDEX[items[i].label] for i in keep], dtype=np.int64),  # type: ignore[index]
-        np.array([items[i].speaker_key for i in keep]),
-        np.array([items[i].corpus for i in keep]),
-    )
-    assert table.features.shape[2] == NUM_FEATURES
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        cache, features=table.features, labels=table.labels, speakers=table.speakers, corpora=table.corpora
-    )
-    return table
+        jobs = [(str(item.path), n_versions) for item in items]
+        if workers > 1:
+            with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+                results = list(
+                    tqdm(pool.imap(_clip_tracks, jobs, chunksize=8), total=len(jobs), desc=root.name)
+                )
+        else:
+            _init_worker()
+            results = [_clip_tracks(job) for job in tqdm(jobs, desc=root.name)]
+        keep = [i for i, r in enumerate(results) if r is not None]
+        per_version = [t for i in keep for t in results[i]]  # type: ignore[union-attr]
+        tracks = np.concatenate(per_version).astype(np.float32)
+        lengths = np.array([len(t) for t in per_version], dtype=np.int64).reshape(len(keep), n_versions)
+        labels = np.array([LABEL_INDEX[items[i].label] for i in keep], dtype=np.int64)  # type: ignore[index]
+        speakers = np.array([items[i].speaker_key for i in keep])
+        corpora = np.array([items[i].corpus for i in keep])
+        assert tracks.shape[1] == TRACK_WIDTH
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, tracks=tracks, lengths=lengths, labels=labels, speakers=speakers, corpora=corpora)
+    return FeatureTable(_statistics(tracks, lengths), labels, speakers, corpora)

@@ -36,6 +36,11 @@ def torch_spectrograms(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return power.T.numpy(), mel.T.numpy()
 
 
+def training_tracks(wave: np.ndarray) -> np.ndarray:
+    """(T, TRACK_WIDTH) float32 frame tracks of one 16 kHz waveform, torchaudio front end."""
+    return F.frame_tracks(*torch_spectrograms(wave))
+
+
 def training_features(wave: np.ndarray) -> np.ndarray:
     """(NUM_FEATURES,) float32 features of one 16 kHz waveform, torchaudio front end."""
-    return F.utterance_features(*torch_spectrograms(wave))
+    return F.utterance_statistics(training_tracks(wave))
