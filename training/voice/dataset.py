@@ -86,6 +86,23 @@ def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
     return digest.hexdigest()[:16]
 
 
+def _extract_tracks(
+    items: list[CorpusItem], n_versions: int, workers: int, desc: str
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Concatenated frame tracks, (clips, versions) frame counts and the indices of readable items."""
+    jobs = [(str(item.path), n_versions) for item in items]
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+            results = list(tqdm(pool.imap(_clip_tracks, jobs, chunksize=8), total=len(jobs), desc=desc))
+    else:
+        _init_worker()
+        results = [_clip_tracks(job) for job in tqdm(jobs, desc=desc)]
+    keep = [i for i, r in enumerate(results) if r is not None]
+    per_version = [t for i in keep for t in results[i]]  # type: ignore[union-attr]
+    lengths = np.array([len(t) for t in per_version], dtype=np.int64).reshape(len(keep), n_versions)
+    return np.concatenate(per_version).astype(np.float32), lengths, keep
+
+
 def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: int = 1) -> FeatureTable:
     """Featurise every labelled clip under root (any layout walk_corpus knows), with a disk cache."""
     items, skipped = walk_corpus(root, AUDIO_SUFFIXES)
@@ -98,23 +115,11 @@ def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: 
             tracks, lengths = z["tracks"], z["lengths"]
             labels, speakers, corpora = z["labels"], z["speakers"], z["corpora"]
     else:
-        jobs = [(str(item.path), n_versions) for item in items]
-        if workers > 1:
-            with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-                results = list(
-                    tqdm(pool.imap(_clip_tracks, jobs, chunksize=8), total=len(jobs), desc=root.name)
-                )
-        else:
-            _init_worker()
-            results = [_clip_tracks(job) for job in tqdm(jobs, desc=root.name)]
-        keep = [i for i, r in enumerate(results) if r is not None]
-        per_version = [t for i in keep for t in results[i]]  # type: ignore[union-attr]
-        tracks = np.concatenate(per_version).astype(np.float32)
-        lengths = np.array([len(t) for t in per_version], dtype=np.int64).reshape(len(keep), n_versions)
+        tracks, lengths, keep = _extract_tracks(items, n_versions, workers, root.name)
+        assert tracks.shape[1] == TRACK_WIDTH
         labels = np.array([LABEL_INDEX[items[i].label] for i in keep], dtype=np.int64)  # type: ignore[index]
         speakers = np.array([items[i].speaker_key for i in keep])
         corpora = np.array([items[i].corpus for i in keep])
-        assert tracks.shape[1] == TRACK_WIDTH
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.savez(cache, tracks=tracks, lengths=lengths, labels=labels, speakers=speakers, corpora=corpora)
     return FeatureTable(_statistics(tracks, lengths), labels, speakers, corpora)
