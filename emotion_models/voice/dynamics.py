@@ -20,14 +20,38 @@ from anger more in contour and rhythm than in level.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-FRAME_S = 0.01  # frame hop in seconds (features.HOP_LENGTH / SAMPLE_RATE)
 BAND_GROUPS = 16  # log-mel bands are averaged in groups of 4 for the shape statistics
 N_MFCC_MOMENTS = 13
 MODULATION_BANDS_HZ = ((1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0))
 MODULATION_FFT = 256  # 2.56 s of envelope; longer spans are truncated, shorter zero-padded
 PITCH_STEP = 0.25  # semitones between consecutive voiced frames that count as a rise or a fall
+
+
+class UtteranceFrames(NamedTuple):
+    """One utterance's per-frame tracks and masks, as features.utterance_statistics derives them."""
+
+    semitones: np.ndarray  # (T,) pitch, semitones above 100 Hz
+    log_energy: np.ndarray  # (T,)
+    centroid: np.ndarray  # (T,) spectral centroid, fraction of Nyquist
+    mfcc: np.ndarray  # (T, n_mfcc)
+    log_mel: np.ndarray  # (T, n_mels)
+    d_log_mel: np.ndarray  # (T, n_mels) regression deltas
+    active: np.ndarray  # (T,) bool: within the active range of the loudest frame
+    voiced: np.ndarray  # (T,) bool: active and periodic
+    level: float  # the utterance level (90th percentile of active log energy)
+    mel_hz: np.ndarray  # (n_mels,) band centres
+    frame_s: float  # frame hop in seconds
+
+
+def smoothed_peaks(track: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(5-frame moving average, mask of its local maxima over frames 1..T-2): syllables, accents."""
+    smooth = np.convolve(track, np.ones(5) / 5, mode="same")
+    inner = smooth[1:-1]
+    return smooth, (inner > smooth[:-2]) & (inner >= smooth[2:])
 
 
 def _slope(y: np.ndarray, t: np.ndarray) -> float:
@@ -48,14 +72,10 @@ def _grouped(log_mel: np.ndarray) -> np.ndarray:
     return log_mel.reshape(len(log_mel), BAND_GROUPS, -1).mean(axis=2)
 
 
-def _contour(
-    tracks: dict[str, np.ndarray], active: np.ndarray, voiced: np.ndarray, level: float
-) -> list[float]:
-    semitones, log_energy = tracks["semitones"], tracks["log_energy"]
-    centroid, mfcc = tracks["centroid"], tracks["mfcc"]
-    t = np.arange(len(log_energy)) * FRAME_S
-    span_idx = np.flatnonzero(active)
-    first, span = span_idx[0], max(span_idx[-1] + 1 - span_idx[0], 1)
+def _contour(u: UtteranceFrames, first: int, last: int) -> list[float]:
+    semitones, log_energy, active, voiced, level = u.semitones, u.log_energy, u.active, u.voiced, u.level
+    t = np.arange(len(log_energy)) * u.frame_s
+    span = last - first
     f0 = semitones[voiced]
     f0_median = float(np.median(f0)) if f0.size else 0.0
     out: list[float] = []
@@ -66,11 +86,11 @@ def _contour(
         out += [
             float(semitones[v].mean() - f0_median) if v.any() else 0.0,
             float(log_energy[a].mean() - level) if a.any() else -10.0,
-            float(centroid[a].mean()) if a.any() else 0.0,
-            float(mfcc[a, 1].mean()) if a.any() else 0.0,
-            float(mfcc[a, 2].mean()) if a.any() else 0.0,
+            float(u.centroid[a].mean()) if a.any() else 0.0,
+            float(u.mfcc[a, 1].mean()) if a.any() else 0.0,
+            float(u.mfcc[a, 2].mean()) if a.any() else 0.0,
         ]
-    duration = span * FRAME_S
+    duration = span * u.frame_s
     t_voiced, e_active = t[voiced], log_energy[active]
     f0_peak_at = float((t_voiced[f0.argmax()] - t[first]) / duration) if f0.size else 0.5
     energy_peak_at = float((t[active][e_active.argmax()] - t[first]) / duration)
@@ -89,10 +109,8 @@ def _contour(
     return out
 
 
-def _voice_quality(
-    tracks: dict[str, np.ndarray], active: np.ndarray, voiced: np.ndarray, mel_hz: np.ndarray
-) -> list[np.ndarray | list[float]]:
-    mfcc, log_mel = tracks["mfcc"], tracks["log_mel"]
+def _voice_quality(u: UtteranceFrames) -> list[np.ndarray | list[float]]:
+    mfcc, log_mel, active, voiced, mel_hz = u.mfcc, u.log_mel, u.active, u.voiced, u.mel_hz
     unvoiced = active & ~voiced
     voiced_mfcc = mfcc[voiced].mean(axis=0) if voiced.any() else np.zeros(mfcc.shape[1])
     unvoiced_mfcc = mfcc[unvoiced].mean(axis=0) if unvoiced.any() else np.zeros(mfcc.shape[1])
@@ -105,65 +123,56 @@ def _voice_quality(
     return [voiced_mfcc, unvoiced_mfcc, [float(hammarberg.mean()), float(hammarberg.std())]]
 
 
-def _rhythm(tracks: dict[str, np.ndarray], active: np.ndarray, voiced: np.ndarray) -> list[float]:
-    span_idx = np.flatnonzero(active)
-    first, last = span_idx[0], span_idx[-1] + 1
-    duration = (last - first) * FRAME_S
-    voiced_runs = _run_lengths(voiced[first:last])
-    pauses = _run_lengths(~active[first:last])
-    envelope = tracks["log_energy"][first:last]
+def _rhythm(u: UtteranceFrames, first: int, last: int) -> list[float]:
+    duration = (last - first) * u.frame_s
+    voiced_runs = _run_lengths(u.voiced[first:last])
+    pauses = _run_lengths(~u.active[first:last])
+    envelope = u.log_energy[first:last]
     envelope = envelope - envelope.mean()
     n = min(len(envelope), MODULATION_FFT)
     spectrum = np.abs(np.fft.rfft(envelope[:n] * np.hanning(n), n=MODULATION_FFT)) ** 2
-    freqs = np.fft.rfftfreq(MODULATION_FFT, d=FRAME_S)
+    freqs = np.fft.rfftfreq(MODULATION_FFT, d=u.frame_s)
     total = spectrum[(freqs >= 1.0) & (freqs < 16.0)].sum() + 1e-9
     modulation = [
         float(spectrum[(freqs >= lo) & (freqs < hi)].sum() / total) for lo, hi in MODULATION_BANDS_HZ
     ]
     accents = 0
-    f0 = tracks["semitones"][np.flatnonzero(voiced)]
+    f0 = u.semitones[u.voiced]
     if f0.size > 4:
-        smooth = np.convolve(f0, np.ones(5) / 5, mode="same")
-        inner = smooth[1:-1]
-        accents = int(((inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner > np.median(smooth) + 1)).sum())
+        smooth, peaks = smoothed_peaks(f0)  # accents: pitch peaks a semitone above the median
+        accents = int((peaks & (smooth[1:-1] > np.median(smooth) + 1)).sum())
     return [
         float(len(voiced_runs) / duration),
-        float(voiced_runs.mean() * FRAME_S) if voiced_runs.size else 0.0,
-        float((~active[first:last]).mean()),
+        float(voiced_runs.mean() * u.frame_s) if voiced_runs.size else 0.0,
+        float((~u.active[first:last]).mean()),
         float(len(pauses) / duration),
         *modulation,
         accents / max(duration, 0.1),
     ]
 
 
-def _spectral_dynamics(
-    tracks: dict[str, np.ndarray], active: np.ndarray, voiced: np.ndarray
-) -> list[np.ndarray]:
-    log_mel, d_log_mel = tracks["log_mel"], tracks["d_log_mel"]
-    delta_spread = _grouped(d_log_mel[active].std(axis=0)[None])[0]
-    shape = _grouped(log_mel[active] - log_mel[active].mean())
+def _spectral_dynamics(u: UtteranceFrames) -> list[np.ndarray]:
+    log_mel, active, voiced = u.log_mel, u.active, u.voiced
+    delta_spread = _grouped(u.d_log_mel[active].std(axis=0)[None])[0]
+    active_mel = log_mel[active]
+    shape = _grouped(active_mel - active_mel.mean())
     p10, p90 = np.percentile(shape, [10, 90], axis=0)
-    vowels = log_mel[voiced] if voiced.sum() >= 3 else log_mel[active]
+    vowels = log_mel[voiced] if voiced.sum() >= 3 else active_mel
     vowel_shape = _grouped(vowels - vowels.mean()).mean(axis=0)
-    mfcc = tracks["mfcc"][active][:, :N_MFCC_MOMENTS]
+    mfcc = u.mfcc[active][:, :N_MFCC_MOMENTS]
     z = (mfcc - mfcc.mean(axis=0)) / (mfcc.std(axis=0) + 1e-6)
     return [delta_spread, p10, p90, vowel_shape, (z**3).mean(axis=0), (z**4).mean(axis=0)]
 
 
-def dynamics_statistics(
-    tracks: dict[str, np.ndarray], active: np.ndarray, voiced: np.ndarray, level: float, mel_hz: np.ndarray
-) -> np.ndarray:
-    """(len(DYNAMICS_NAMES),) float32 from per-frame tracks.
-
-    `tracks` holds (T,) semitones, log_energy, centroid and (T, k) mfcc, log_mel, d_log_mel;
-    `active`/`voiced` are the frame masks and `level` the utterance level the other statistics use;
-    `mel_hz` the log-mel band centres.
-    """
+def dynamics_statistics(u: UtteranceFrames) -> np.ndarray:
+    """(len(dynamics_names(n_mfcc)),) float32 statistics of one utterance's frames."""
+    span_idx = np.flatnonzero(u.active)
+    first, last = int(span_idx[0]), int(span_idx[-1]) + 1
     parts: list[np.ndarray | list[float]] = [
-        _contour(tracks, active, voiced, level),
-        *_voice_quality(tracks, active, voiced, mel_hz),
-        _rhythm(tracks, active, voiced),
-        *_spectral_dynamics(tracks, active, voiced),
+        _contour(u, first, last),
+        *_voice_quality(u),
+        _rhythm(u, first, last),
+        *_spectral_dynamics(u),
     ]
     return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
 

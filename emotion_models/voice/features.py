@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from emotion_models.voice.audio import SAMPLE_RATE
-from emotion_models.voice.dynamics import dynamics_names, dynamics_statistics
+from emotion_models.voice.dynamics import UtteranceFrames, dynamics_names, dynamics_statistics, smoothed_peaks
 
 N_FFT = 1024
 WIN_LENGTH = 640
@@ -54,11 +54,15 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
+def _mel_points_hz() -> np.ndarray:
+    """(N_MELS + 2,) filter edges in Hz, evenly spaced in mel: band i spans points i..i+2, peaks at i+1."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2))
+
+
 def mel_filterbank() -> np.ndarray:
     """(N_FFT//2+1, N_MELS) triangular HTK filters, as torchaudio.functional.melscale_fbanks builds them."""
     freqs = np.linspace(0, SAMPLE_RATE // 2, N_FFT // 2 + 1)
-    mel_points = np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2)
-    hz_points = _mel_to_hz(mel_points)
+    hz_points = _mel_points_hz()
     widths = np.diff(hz_points)
     slopes = hz_points[None, :] - freqs[:, None]
     down = -slopes[:, :-2] / widths[:-1]
@@ -80,7 +84,7 @@ _WINDOW = hann_window()
 _MEL_FB = mel_filterbank()
 _DCT = dct_matrix()
 _FREQS = np.linspace(0, SAMPLE_RATE // 2, N_FFT // 2 + 1)
-_MEL_CENTRES_HZ = _mel_to_hz(np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2))[1:-1]
+_MEL_CENTRES_HZ = _mel_points_hz()[1:-1]
 # Autocorrelation of the window itself: dividing by it undoes the taper's bias towards short lags.
 _WINDOW_AC = np.fft.irfft(np.abs(np.fft.rfft(_WINDOW)) ** 2, n=N_FFT)
 _WINDOW_AC = _WINDOW_AC / _WINDOW_AC[0]
@@ -153,12 +157,12 @@ def _stats(track: np.ndarray) -> list[float]:
 
 def _peak_rate(energy: np.ndarray) -> float:
     """Energy peaks (syllable nuclei, roughly) per second over the active span."""
-    smooth = np.convolve(energy, np.ones(5) / 5, mode="same")
-    inner = smooth[1:-1]
-    peaks = (inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner > smooth.mean())
+    smooth, peaks = smoothed_peaks(energy)
+    peaks &= smooth[1:-1] > smooth.mean()
     return float(peaks.sum()) / max(len(energy) * HOP_LENGTH / SAMPLE_RATE, 1e-3)
 
 
+TRACKS_VERSION = "tracks-v2"  # training caches frame_tracks under this key: bump on any change to them
 # Per-frame tracks, packed as columns of one (T, TRACK_WIDTH) matrix: the statistics below are
 # computed from these alone, so training can cache the tracks once and try new statistics cheaply.
 TRACK_LOG_MEL = slice(0, N_MELS)
@@ -221,15 +225,20 @@ def utterance_statistics(tracks: np.ndarray) -> np.ndarray:
         [float(flatness.mean()), float(flatness.std())],
         [float(active.mean()), _peak_rate(log_energy[active])],
     ]
-    frame_data = {
-        "semitones": semitones,
-        "log_energy": log_energy,
-        "centroid": tracks[:, TRACK_CENTROID],
-        "mfcc": mfcc,
-        "log_mel": log_mel,
-        "d_log_mel": _deltas(log_mel),
-    }
-    parts.append(dynamics_statistics(frame_data, active, voiced, level, _MEL_CENTRES_HZ))
+    frames = UtteranceFrames(
+        semitones=semitones,
+        log_energy=log_energy,
+        centroid=tracks[:, TRACK_CENTROID],
+        mfcc=mfcc,
+        log_mel=log_mel,
+        d_log_mel=_deltas(log_mel),
+        active=active,
+        voiced=voiced,
+        level=level,
+        mel_hz=_MEL_CENTRES_HZ,
+        frame_s=HOP_LENGTH / SAMPLE_RATE,
+    )
+    parts.append(dynamics_statistics(frames))
     return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
 
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from emotion_models.corpora import AUDIO_SUFFIXES, CorpusItem, walk_corpus
 from emotion_models.labels import LABEL_INDEX
 from emotion_models.voice.audio import AudioDecodeError, load_audio
-from emotion_models.voice.features import NUM_FEATURES, TRACK_WIDTH, utterance_statistics
+from emotion_models.voice.features import NUM_FEATURES, TRACK_WIDTH, TRACKS_VERSION, utterance_statistics
 from training.voice.augment import version
 from training.voice.frontend import training_tracks
 
@@ -52,9 +52,6 @@ class FeatureTable:
         )
 
 
-TRACKS_VERSION = "tracks-v2"  # bump when frame_tracks or the augmentation changes
-
-
 def _clip_tracks(job: tuple[str, int]) -> list[np.ndarray] | None:
     path, n_versions = job
     try:
@@ -80,6 +77,7 @@ def _init_worker() -> None:
 
 
 def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
+    # TRACKS_VERSION stands for the frame tracks and the augmentation: a change to either bumps it.
     digest = hashlib.sha256(f"{TRACKS_VERSION}|{n_versions}".encode())
     for item in items:
         digest.update(f"{item.path.name}|{item.label}|{item.speaker_key}\n".encode())
