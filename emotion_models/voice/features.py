@@ -9,7 +9,7 @@ vector, so leading/trailing silence and the clip length do not matter. Only the 
 (energy_level and the mean of MFCC 0) follow the input gain; training randomises gain for them.
 
 Training computes the spectrogram and mel bands with torchaudio (training/voice/frontend.py) and
-passes them to `utterance_features`; tests check both front ends agree.
+passes them to `frame_tracks`, then `utterance_statistics`; tests check both front ends agree.
 """
 
 from __future__ import annotations

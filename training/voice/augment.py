@@ -16,6 +16,7 @@ SPEED_RATES = (14400, 15200, 16800, 17600)  # 0.90, 0.95, 1.05, 1.10 x
 SNR_DB = (5.0, 25.0)
 GAIN_DB = (-12.0, 6.0)
 RT60_S = (0.15, 0.6)
+AUGMENT_VERSION = "augment-v1"  # part of the training cache key: bump on any change to the chains below
 
 
 def speed(wave: np.ndarray, rate: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from emotion_models.corpora import AUDIO_SUFFIXES, CorpusItem, walk_corpus
 from emotion_models.labels import LABEL_INDEX
 from emotion_models.voice.audio import AudioDecodeError, load_audio
 from emotion_models.voice.features import NUM_FEATURES, TRACK_WIDTH, TRACKS_VERSION, utterance_statistics
-from training.voice.augment import version
+from training.voice.augment import AUGMENT_VERSION, version
 from training.voice.frontend import training_tracks
 
 log = logging.getLogger("training.voice")
@@ -77,8 +77,8 @@ def _init_worker() -> None:
 
 
 def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
-    # TRACKS_VERSION stands for the frame tracks and the augmentation: a change to either bumps it.
-    digest = hashlib.sha256(f"{TRACKS_VERSION}|{n_versions}".encode())
+    # The cached tracks depend on the frame tracks (features.py) and on the augmentation (augment.py).
+    digest = hashlib.sha256(f"{TRACKS_VERSION}|{AUGMENT_VERSION}|{n_versions}".encode())
     for item in items:
         digest.update(f"{item.path.name}|{item.label}|{item.speaker_key}\n".encode())
     return digest.hexdigest()[:16]
