@@ -19,6 +19,7 @@ from training.voice import train
 from training.voice.augment import version
 from training.voice.dataset import load_corpus_features
 from training.voice.frontend import training_features
+from training.voice.models import ENSEMBLE_SIZE
 
 SR = 16000
 # EmoDB letters -> a synthetic "voice" per class: (f0 Hz, amplitude, vibrato depth)
@@ -81,6 +82,27 @@ def test_training_smoke_produces_loadable_onnx(tiny_corpus: Path, tmp_path: Path
     np.testing.assert_allclose(with_speakers.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="normalisers"):
         clf.predict_batch(waves, [first])
+
+
+@pytest.mark.slow
+def test_ensemble_training_ships_one_graph_of_averaged_members(tiny_corpus: Path, tmp_path: Path) -> None:
+    model_path = tmp_path / "voice.onnx"
+    argv = ["--data", str(tiny_corpus), "--out", str(tmp_path / "run"), "--model-out", str(model_path)]
+    argv += ["--versions", "2", "--workers", "1", "--approaches", "mlp-ens+spk", "--skip-cross-corpus"]
+    argv += ["--steps", "200"]
+    assert train.main(argv) == 0
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["final_approach"] == "mlp-ens+spk"
+
+    clf = VoiceEmotionClassifier.load(model_path)
+    assert clf.metadata["approach"] == "mlp-ens+spk" and clf.uses_speaker_normalisation
+    graph = onnx.load(str(model_path)).graph
+    assert graph.node[-1].op_type == "Mean" and len(graph.node[-1].input) == ENSEMBLE_SIZE
+    rng = np.random.default_rng(11)
+    waves = [_voice(*CLASSES[letter], rng) for letter in ("W", "T", "F")]
+    speaker = clf.new_normaliser()
+    probs = clf.predict_batch(waves, [speaker] * 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert probs.argmax(axis=1).tolist() == [LABEL_INDEX[x] for x in ("angry", "sad", "happy")]
 
 
 def test_model_for_another_front_end_is_refused(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
-"""Write a trained `DenseModel` as a self-contained ONNX graph: features in, probabilities out.
+"""Write a trained classifier as a self-contained ONNX graph: features in, probabilities out.
 
-Graph: Gather(selected features) -> Sub(mean) -> Div(scale) -> [Gemm -> Relu]* -> Gemm -> Softmax.
+Graph per `DenseModel`: Gather(selected features) -> Sub(mean) -> Div(scale) -> [Gemm -> Relu]* ->
+Gemm -> Softmax. A `DenseEnsemble` is its members side by side, averaged by one Mean node, so the
+run-time loader sees the same single input and output either way.
 Metadata records the label order and the feature front-end version, which the run-time loader checks.
 """
 
@@ -16,31 +18,48 @@ from onnx import TensorProto, helper, numpy_helper
 from emotion_models.labels import LABELS
 from emotion_models.voice.classifier import INPUT_NAME, OUTPUT_NAME
 from emotion_models.voice.features import FRONTEND_VERSION
-from training.voice.models import DenseModel
+from training.voice.models import Classifier, DenseEnsemble, DenseModel
 
 OPSET = 17
 
 
-def to_onnx(model: DenseModel, metadata: dict[str, str]) -> onnx.ModelProto:
-    """Build the ONNX model; metadata values are stored as strings beside labels and front end."""
+def _member_nodes(
+    model: DenseModel, prefix: str, output: str
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """One DenseModel from INPUT_NAME to probabilities `output`; every name carries `prefix`."""
     inits = [
-        numpy_helper.from_array(model.feature_index.astype(np.int64), "feature_index"),
-        numpy_helper.from_array(model.mean.astype(np.float32), "mean"),
-        numpy_helper.from_array(model.scale.astype(np.float32), "scale"),
+        numpy_helper.from_array(model.feature_index.astype(np.int64), f"{prefix}feature_index"),
+        numpy_helper.from_array(model.mean.astype(np.float32), f"{prefix}mean"),
+        numpy_helper.from_array(model.scale.astype(np.float32), f"{prefix}scale"),
     ]
     nodes = [
-        helper.make_node("Gather", [INPUT_NAME, "feature_index"], ["selected"], axis=1),
-        helper.make_node("Sub", ["selected", "mean"], ["centred"]),
-        helper.make_node("Div", ["centred", "scale"], ["h0"]),
+        helper.make_node("Gather", [INPUT_NAME, f"{prefix}feature_index"], [f"{prefix}selected"], axis=1),
+        helper.make_node("Sub", [f"{prefix}selected", f"{prefix}mean"], [f"{prefix}centred"]),
+        helper.make_node("Div", [f"{prefix}centred", f"{prefix}scale"], [f"{prefix}h0"]),
     ]
     for i, (w, b) in enumerate(model.layers):
-        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        inits += [numpy_helper.from_array(w, f"{prefix}w{i}"), numpy_helper.from_array(b, f"{prefix}b{i}")]
         last = i == len(model.layers) - 1
-        out = "logits" if last else f"z{i}"
-        nodes.append(helper.make_node("Gemm", [f"h{i}", f"w{i}", f"b{i}"], [out]))
+        out = f"{prefix}logits" if last else f"{prefix}z{i}"
+        nodes.append(helper.make_node("Gemm", [f"{prefix}h{i}", f"{prefix}w{i}", f"{prefix}b{i}"], [out]))
         if not last:
-            nodes.append(helper.make_node("Relu", [out], [f"h{i + 1}"]))
-    nodes.append(helper.make_node("Softmax", ["logits"], [OUTPUT_NAME], axis=-1))
+            nodes.append(helper.make_node("Relu", [out], [f"{prefix}h{i + 1}"]))
+    nodes.append(helper.make_node("Softmax", [f"{prefix}logits"], [output], axis=-1))
+    return nodes, inits
+
+
+def to_onnx(model: Classifier, metadata: dict[str, str]) -> onnx.ModelProto:
+    """Build the ONNX model; metadata values are stored as strings beside labels and front end."""
+    if isinstance(model, DenseEnsemble):
+        nodes, inits, outputs = [], [], []
+        for k, member in enumerate(model.members):
+            member_nodes, member_inits = _member_nodes(member, f"m{k}_", f"m{k}_probabilities")
+            nodes += member_nodes
+            inits += member_inits
+            outputs.append(f"m{k}_probabilities")
+        nodes.append(helper.make_node("Mean", outputs, [OUTPUT_NAME]))
+    else:
+        nodes, inits = _member_nodes(model, "", OUTPUT_NAME)
     graph = helper.make_graph(
         nodes,
         "voice_emotion",
@@ -58,6 +77,6 @@ def to_onnx(model: DenseModel, metadata: dict[str, str]) -> onnx.ModelProto:
     return proto
 
 
-def save_onnx(model: DenseModel, path: Path, metadata: dict[str, str]) -> None:
+def save_onnx(model: Classifier, path: Path, metadata: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(to_onnx(model, metadata), str(path))

@@ -40,7 +40,7 @@ from training.voice.augment import CLEAN, TELEPHONE
 from training.voice.dataset import FeatureTable, load_corpus_features
 from training.voice.export import save_onnx
 from training.voice.models import APPROACHES as MODEL_APPROACHES
-from training.voice.models import DenseModel, fit
+from training.voice.models import ENSEMBLE_SIZE, Classifier, DenseEnsemble, fit
 from training.voice.normalise import DEFAULT_PRIOR_STRENGTH, fit_prior, speaker_inputs, speaker_table
 
 log = logging.getLogger("training.voice")
@@ -60,14 +60,19 @@ def _training_rows(table: FeatureTable) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 SPEAKER_SUFFIX = "+spk"
-APPROACHES: tuple[str, ...] = (*MODEL_APPROACHES, *(f"{a}{SPEAKER_SUFFIX}" for a in ("logreg", "mlp")))
+# The raw-feature models, and speaker-normalised variants of the stronger ones (the ensemble is only
+# worth its five fits on the inputs that won as a single MLP).
+APPROACHES: tuple[str, ...] = (
+    *(a for a in MODEL_APPROACHES if a != "mlp-ens"),
+    *(f"{a}{SPEAKER_SUFFIX}" for a in ("logreg", "mlp", "mlp-ens")),
+)
 
 
 @dataclass(frozen=True)
 class Trained:
     """A fitted model and, for a speaker-normalised approach, the prior its speakers start from."""
 
-    model: DenseModel
+    model: Classifier
     prior: SpeakerPrior | None
 
     def predict_proba(self, features: np.ndarray, speakers: np.ndarray, seed: int) -> np.ndarray:
@@ -78,12 +83,20 @@ class Trained:
 
 
 def _train(approach: str, table: FeatureTable, seed: int, steps: int, prior_strength: float) -> Trained:
-    prior = None
     base = approach.removesuffix(SPEAKER_SUFFIX)
-    if base != approach:
-        prior = fit_prior(table, prior_strength)
-        table = speaker_table(table, prior, seed)
-    x, y, corpora = _training_rows(table)
+    if base == approach:
+        x, y, corpora = _training_rows(table)
+        return Trained(fit(base, x, y, corpora, seed=seed, steps=steps), None)
+    prior = fit_prior(table, prior_strength)
+    if base == "mlp-ens":
+        # Each member also sees the training speakers' running statistics in its own order, so the
+        # noisy first utterances of a speaker differ between members, not just the weights' seed.
+        members = []
+        for k in range(ENSEMBLE_SIZE):
+            x, y, corpora = _training_rows(speaker_table(table, prior, seed + k))
+            members.append(fit("mlp", x, y, corpora, seed=seed + k, steps=steps))
+        return Trained(DenseEnsemble(tuple(members)), prior)
+    x, y, corpora = _training_rows(speaker_table(table, prior, seed))
     return Trained(fit(base, x, y, corpora, seed=seed, steps=steps), prior)
 
 
