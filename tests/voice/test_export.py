@@ -11,7 +11,7 @@ import pytest
 from emotion_models.voice.classifier import INPUT_NAME, VoiceEmotionClassifier
 from emotion_models.voice.features import NUM_FEATURES
 from training.voice.export import save_onnx
-from training.voice.models import ENSEMBLE_SIZE, DenseEnsemble, DenseModel, fit
+from training.voice.models import Classifier, DenseEnsemble, DenseModel, fit
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,15 @@ def rows() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, y, np.array(["emodb"] * 300)
 
 
-@pytest.mark.parametrize("approach", ["mlp", "mlp-ens"])
+def _ensemble(rows: tuple, seed: int = 0, size: int = 3) -> DenseEnsemble:
+    x, y, corpora = rows
+    return DenseEnsemble(tuple(fit("mlp", x, y, corpora, seed=seed + k, steps=60) for k in range(size)))
+
+
+@pytest.mark.parametrize("approach", ["mlp", "ensemble"])
 def test_onnx_matches_numpy(approach: str, rows: tuple, tmp_path: Path) -> None:
     x, y, corpora = rows
-    model = fit(approach, x, y, corpora, seed=0, steps=60)
+    model: Classifier = _ensemble(rows) if approach == "ensemble" else fit("mlp", x, y, corpora, steps=60)
     path = tmp_path / "voice.onnx"
     save_onnx(model, path, {"approach": approach})
 
@@ -34,18 +39,16 @@ def test_onnx_matches_numpy(approach: str, rows: tuple, tmp_path: Path) -> None:
     np.testing.assert_allclose(clf.predict_features(x[:50]), model.predict_proba(x[:50]), atol=1e-5)
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == [INPUT_NAME]
-    if approach == "mlp-ens":
-        assert isinstance(model, DenseEnsemble) and len(model.members) == ENSEMBLE_SIZE
-        assert [n.op_type for n in graph.node].count("Softmax") == ENSEMBLE_SIZE
+    if isinstance(model, DenseEnsemble):
+        assert [n.op_type for n in graph.node].count("Softmax") == len(model.members) == 3
         assert graph.node[-1].op_type == "Mean"
     else:
         assert isinstance(model, DenseModel)
 
 
 def test_ensemble_members_differ_and_average(rows: tuple) -> None:
-    x, y, corpora = rows
-    model = fit("mlp-ens", x, y, corpora, seed=3, steps=60)
-    assert isinstance(model, DenseEnsemble)
+    x = rows[0]
+    model = _ensemble(rows, seed=3)
     member_probs = [m.predict_proba(x[:20]) for m in model.members]
     assert not np.allclose(member_probs[0], member_probs[1])  # consecutive seeds, not copies
     np.testing.assert_allclose(model.predict_proba(x[:20]), np.mean(member_probs, axis=0), atol=1e-6)

@@ -19,7 +19,6 @@ from training.voice import train
 from training.voice.augment import version
 from training.voice.dataset import load_corpus_features
 from training.voice.frontend import training_features
-from training.voice.models import ENSEMBLE_SIZE
 
 SR = 16000
 # EmoDB letters -> a synthetic "voice" per class: (f0 Hz, amplitude, vibrato depth)
@@ -96,7 +95,7 @@ def test_ensemble_training_ships_one_graph_of_averaged_members(tiny_corpus: Path
     clf = VoiceEmotionClassifier.load(model_path)
     assert clf.metadata["approach"] == "mlp-ens+spk" and clf.uses_speaker_normalisation
     graph = onnx.load(str(model_path)).graph
-    assert graph.node[-1].op_type == "Mean" and len(graph.node[-1].input) == ENSEMBLE_SIZE
+    assert graph.node[-1].op_type == "Mean" and len(graph.node[-1].input) == train.ENSEMBLE_SIZE
     rng = np.random.default_rng(11)
     waves = [_voice(*CLASSES[letter], rng) for letter in ("W", "T", "F")]
     speaker = clf.new_normaliser()

@@ -4,9 +4,9 @@
   (`steps` below is the optimiser budget of every torch fit, linear or not.)
 - `logreg`: all utterance features + multinomial logistic regression.
 - `mlp`: all utterance features + one hidden layer (ReLU, dropout, input noise), weighted cross-entropy.
-- `mlp-ens`: ENSEMBLE_SIZE such MLPs from consecutive seeds, their probabilities averaged. One MLP's
-  LOSO UAR moves by about a point with the seed alone; the average is steadier and better on both
-  corpora (model card), for a few hundred microseconds more per utterance.
+
+A `DenseEnsemble` averages the probabilities of several such models (train.py builds the `mlp-ens+spk`
+approach from it).
 
 Every model ends as a list of affine layers with ReLU between them, which is what the ONNX export
 writes and what `predict_proba` evaluates (numpy, the same arithmetic as the exported graph).
@@ -24,7 +24,6 @@ from emotion_models.labels import NUM_LABELS
 from emotion_models.voice.features import BASELINE_FEATURES, NUM_FEATURES
 
 UNSEEN_LOGIT = -30.0  # logit of a class never seen in training: probability ~1e-13
-ENSEMBLE_SIZE = 5  # members of `mlp-ens`
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,7 @@ BASELINE_INDEX = np.arange(NUM_FEATURES)[BASELINE_FEATURES]
 
 def fit(
     approach: str, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, seed: int = 0, steps: int = 800
-) -> Classifier:
+) -> DenseModel:
     """Train one of APPROACHES on rows x (N, NUM_FEATURES or 2x with speaker features), labels y.
 
     `baseline` always uses the raw log-mel statistics (the first NUM_FEATURES columns).
@@ -268,13 +267,7 @@ def fit(
         return fit_logreg(x, y, weights, every_column, steps=steps, seed=seed)
     if approach == "mlp":
         return fit_mlp(x, y, weights, every_column, steps=steps, seed=seed)
-    if approach == "mlp-ens":
-        return DenseEnsemble(
-            tuple(
-                fit_mlp(x, y, weights, every_column, steps=steps, seed=seed + k) for k in range(ENSEMBLE_SIZE)
-            )
-        )
     raise ValueError(f"unknown approach {approach!r}; known: {APPROACHES}")
 
 
-APPROACHES: tuple[str, ...] = ("baseline", "logreg", "mlp", "mlp-ens")
+APPROACHES: tuple[str, ...] = ("baseline", "logreg", "mlp")
