@@ -181,10 +181,10 @@ def frame_tracks(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
     tracks[:, TRACK_LOG_MEL] = np.log(np.asarray(mel, dtype=np.float32) + EPS)
     tracks[:, TRACK_LOG_ENERGY] = np.log(power32.sum(axis=1) + EPS)
     tracks[:, TRACK_SEMITONES], tracks[:, TRACK_VOICING] = _pitch(power32)
-    power = power32.astype(np.float64) + EPS
-    tracks[:, TRACK_CENTROID] = (power * _FREQS).sum(axis=1) / power.sum(axis=1) / (SAMPLE_RATE / 2)
+    power64 = power32.astype(np.float64) + EPS  # band sums in float64: quiet frames stay finite
+    tracks[:, TRACK_CENTROID] = (power64 * _FREQS).sum(axis=1) / power64.sum(axis=1) / (SAMPLE_RATE / 2)
     low = _FREQS < 1000.0
-    tracks[:, TRACK_BAND_RATIO] = np.log(power[:, ~low].sum(axis=1)) - np.log(power[:, low].sum(axis=1))
+    tracks[:, TRACK_BAND_RATIO] = np.log(power64[:, ~low].sum(axis=1)) - np.log(power64[:, low].sum(axis=1))
     return tracks
 
 
