@@ -1,4 +1,4 @@
-"""Voice-emotion classifier at run time: numpy utterance features -> ONNX model -> (N, 7) probabilities."""
+"""Voice-emotion classifier at run time: utterance inputs (statistics + encoder) -> ONNX -> probabilities."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime as ort
 
 from emotion_models.labels import LABELS
-from emotion_models.voice.features import FRONTEND_VERSION, NUM_FEATURES, extract_features
+from emotion_models.voice.encoder import VoiceEncoder
+from emotion_models.voice.inputs import FRONTEND_VERSION, NUM_INPUTS, utterance_inputs
 from emotion_models.voice.speaker_norm import SpeakerNormaliser, SpeakerPrior, with_speaker_features
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "voice_emotion.onnx"
@@ -32,9 +33,10 @@ class VoiceEmotionClassifier:
     utterance. Without one, an utterance is normalised with the prior alone ("an average speaker").
     """
 
-    def __init__(self, session: ort.InferenceSession, path: Path) -> None:
+    def __init__(self, session: ort.InferenceSession, path: Path, encoder: VoiceEncoder) -> None:
         self._session = session
         self.path = path
+        self.encoder = encoder
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
         labels = json.loads(self.metadata.get("labels", "[]"))
         if tuple(labels) != LABELS:
@@ -46,10 +48,10 @@ class VoiceEmotionClassifier:
             )
         prior_json = self.metadata.get(SPEAKER_PRIOR_KEY)
         self.speaker_prior = SpeakerPrior.from_json(prior_json) if prior_json else None
-        if self.speaker_prior is not None and self.speaker_prior.mean.shape != (NUM_FEATURES,):
+        if self.speaker_prior is not None and self.speaker_prior.mean.shape != (NUM_INPUTS,):
             raise ModelMismatchError(f"{path}: speaker prior has {self.speaker_prior.mean.shape[0]} features")
         # A speaker-normalised model takes raw and normalised features side by side.
-        expected = NUM_FEATURES * (2 if self.speaker_prior is not None else 1)
+        expected = NUM_INPUTS * (2 if self.speaker_prior is not None else 1)
         width = session.get_inputs()[0].shape[1]
         if width != expected:
             raise ModelMismatchError(f"{path}: input has {width} columns, expected {expected}")
@@ -64,7 +66,7 @@ class VoiceEmotionClassifier:
 
     @classmethod
     def load(cls, path: Path | None = None, threads: int = 1) -> VoiceEmotionClassifier:
-        """Open the shipped model (or `path`) with `threads` intra-op threads."""
+        """Open the shipped model (or `path`) and the voice encoder with `threads` intra-op threads."""
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.is_file():
             raise FileNotFoundError(f"voice model not found: {path}")
@@ -73,19 +75,19 @@ class VoiceEmotionClassifier:
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        return cls(session, path)
+        return cls(session, path, VoiceEncoder.load(threads=threads))
 
     def predict_features(
         self,
         features: np.ndarray,
         normalisers: Sequence[SpeakerNormaliser | None] | None = None,
     ) -> np.ndarray:
-        """(N, NUM_FEATURES) utterance features -> (N, 7) float32 probabilities in LABELS order.
+        """(N, NUM_INPUTS) utterance inputs (inputs.py) -> (N, 7) float32 probabilities in LABELS order.
 
         `normalisers[i]` is row i's speaker (rows of one speaker in the order they were spoken);
         each is updated with its rows. Ignored by a model without speaker normalisation.
         """
-        features = np.asarray(features, dtype=np.float32).reshape(-1, NUM_FEATURES)
+        features = np.asarray(features, dtype=np.float32).reshape(-1, NUM_INPUTS)
         if features.shape[0] == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
         if normalisers is not None and len(normalisers) != features.shape[0]:
@@ -117,4 +119,6 @@ class VoiceEmotionClassifier:
         """
         if len(waves) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        return self.predict_features(np.stack([extract_features(w) for w in waves]), normalisers)
+        return self.predict_features(
+            np.stack([utterance_inputs(w, self.encoder) for w in waves]), normalisers
+        )

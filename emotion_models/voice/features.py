@@ -35,7 +35,9 @@ PITCH_LAG_MAX = SAMPLE_RATE // 70  # 70 Hz
 VOICING_THRESHOLD = 0.5
 OCTAVE_TOLERANCE = 0.9  # a shorter-lag autocorrelation peak this close to the best is the pitch
 MIN_SAMPLES = N_FFT  # shorter inputs are zero-padded (reflect padding needs > N_FFT/2 samples)
-FRONTEND_VERSION = "logmel64-mfcc20-pitch-dynamics-v2"  # stored in the ONNX metadata; bump on any change here
+STATISTICS_VERSION = (
+    "logmel64-mfcc20-pitch-dynamics-v2"  # part of the ONNX front-end version; bump on any change
+)
 
 
 def hann_window() -> np.ndarray:

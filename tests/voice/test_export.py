@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from emotion_models.voice.classifier import INPUT_NAME, VoiceEmotionClassifier
-from emotion_models.voice.features import NUM_FEATURES
+from emotion_models.voice.inputs import NUM_INPUTS
 from training.voice.export import save_onnx
 from training.voice.models import Classifier, DenseEnsemble, DenseModel, fit
 
@@ -18,7 +18,7 @@ from training.voice.models import Classifier, DenseEnsemble, DenseModel, fit
 def rows() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
-    x = rng.standard_normal((300, NUM_FEATURES)).astype(np.float32)
+    x = rng.standard_normal((300, NUM_INPUTS)).astype(np.float32)
     x[:, :3] += 2.0 * np.eye(3, dtype=np.float32)[y]  # learnable signal in three columns
     return x, y, np.array(["emodb"] * 300)
 

@@ -14,11 +14,13 @@ import soundfile as sf
 from emotion_models.labels import LABEL_INDEX
 from emotion_models.voice.audio import load_audio
 from emotion_models.voice.classifier import ModelMismatchError, VoiceEmotionClassifier
+from emotion_models.voice.encoder import VoiceEncoder
 from emotion_models.voice.features import NUM_FEATURES
+from emotion_models.voice.inputs import NUM_INPUTS
 from training.voice import train
 from training.voice.augment import version
 from training.voice.dataset import load_corpus_features
-from training.voice.frontend import training_features
+from training.voice.frontend import training_encoder_features, training_features
 
 SR = 16000
 # EmoDB letters -> a synthetic "voice" per class: (f0 Hz, amplitude, vibrato depth)
@@ -70,7 +72,7 @@ def test_training_smoke_produces_loadable_onnx(tiny_corpus: Path, tmp_path: Path
     # The three synthetic voices are trivially separable: the trained model must get them right.
     assert probs.argmax(axis=1).tolist() == [LABEL_INDEX[x] for x in ("angry", "sad", "happy")]
     assert clf.predict_batch([]).shape == (0, 7)
-    assert clf.predict_features(np.zeros((2, NUM_FEATURES))).shape == (2, 7)
+    assert clf.predict_features(np.zeros((2, NUM_INPUTS))).shape == (2, 7)
 
     # A participant's running statistics: every utterance updates its own speaker, in order.
     first, second = clf.new_normaliser(), clf.new_normaliser()
@@ -120,7 +122,7 @@ def test_model_for_another_front_end_is_refused(tiny_corpus: Path, tmp_path: Pat
 
 def test_track_cache_gives_the_training_features_and_is_reused(tiny_corpus: Path, tmp_path: Path) -> None:
     table = load_corpus_features(tiny_corpus, 2, tmp_path, workers=1)
-    assert table.features.shape == (18, 2, NUM_FEATURES)
+    assert table.features.shape == (18, 2, NUM_INPUTS)
     cached = list(tmp_path.glob("tracks-*.npz"))
     assert len(cached) == 1
     # Statistics from the cached tracks are the statistics of the clip itself, version by version
@@ -128,10 +130,27 @@ def test_track_cache_gives_the_training_features_and_is_reused(tiny_corpus: Path
     path = sorted(tiny_corpus.glob("*.wav"))[0]
     row = int(np.flatnonzero([s.endswith("/08") for s in table.speakers])[0])
     wave = load_audio(path)
+    encoder = VoiceEncoder.load()
     for v in range(2):
-        expected = training_features(version(wave, v, zlib.crc32(path.name.encode())))
-        np.testing.assert_allclose(table.features[row, v], expected, rtol=1e-5, atol=1e-5)
+        clip_version = version(wave, v, zlib.crc32(path.name.encode()))
+        statistics, encoded = table.features[row, v, :NUM_FEATURES], table.features[row, v, NUM_FEATURES:]
+        np.testing.assert_allclose(statistics, training_features(clip_version), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(encoded, training_encoder_features(clip_version, encoder), atol=1e-5)
     # A second load reads the cache: same rows, no new file.
     again = load_corpus_features(tiny_corpus, 2, tmp_path, workers=1)
     np.testing.assert_array_equal(again.features, table.features)
     assert list(tmp_path.glob("tracks-*.npz")) == cached
+
+
+def test_selection_counts_the_phone_channel_as_much_as_clean_audio() -> None:
+    def result(clean: float, phone: float) -> dict:
+        rep = {"uar": clean, "macro_f1": clean, "accuracy": clean, "n": 10}
+        tel = {"uar": phone, "macro_f1": phone, "accuracy": phone, "n": 10}
+        return {
+            "corpora": {"emodb": {"clean": rep, "telephone": tel}, "nemo": {"clean": rep, "telephone": tel}}
+        }
+
+    summary = train.summarise({"studio": result(0.80, 0.60), "robust": result(0.78, 0.70)})
+    assert summary["studio"]["mean_clean_uar"] > summary["robust"]["mean_clean_uar"]
+    assert summary["robust"]["selection_score"] == pytest.approx(0.74)
+    assert max(summary, key=lambda a: summary[a]["selection_score"]) == "robust"

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from emotion_models.labels import LABELS
 from emotion_models.voice.classifier import INPUT_NAME, OUTPUT_NAME
-from emotion_models.voice.features import FRONTEND_VERSION
+from emotion_models.voice.inputs import FRONTEND_VERSION
 from training.voice.models import Classifier, DenseEnsemble, DenseModel
 
 OPSET = 17

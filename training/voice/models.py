@@ -30,7 +30,7 @@ UNSEEN_LOGIT = -30.0  # logit of a class never seen in training: probability ~1e
 class DenseModel:
     """Standardisation + affine layers (ReLU between) over a selection of the utterance features."""
 
-    input_width: int  # model input columns: NUM_FEATURES, or 2x for a speaker-normalised model
+    input_width: int  # model input columns: NUM_INPUTS, or 2x for a speaker-normalised model
     feature_index: np.ndarray  # which input columns are used
     mean: np.ndarray
     scale: np.ndarray
@@ -255,9 +255,9 @@ BASELINE_INDEX = np.arange(NUM_FEATURES)[BASELINE_FEATURES]
 def fit(
     approach: str, x: np.ndarray, y: np.ndarray, corpora: np.ndarray, seed: int = 0, steps: int = 800
 ) -> DenseModel:
-    """Train one of APPROACHES on rows x (N, NUM_FEATURES or 2x with speaker features), labels y.
+    """Train one of APPROACHES on rows x (N, NUM_INPUTS or 2x with speaker features), labels y.
 
-    `baseline` always uses the raw log-mel statistics (the first NUM_FEATURES columns).
+    `baseline` always uses the raw log-mel statistics (among the first NUM_FEATURES columns).
     """
     weights = sample_weights(y, corpora)
     every_column = np.arange(x.shape[1])
