@@ -12,6 +12,7 @@ import onnxruntime as ort
 from emotion_models.labels import LABELS
 from emotion_models.voice.encoder import VoiceEncoder
 from emotion_models.voice.inputs import FRONTEND_VERSION, NUM_INPUTS, utterance_inputs
+from emotion_models.voice.session import cpu_session
 from emotion_models.voice.speaker_norm import SpeakerNormaliser, SpeakerPrior, with_speaker_features
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "voice_emotion.onnx"
@@ -70,11 +71,7 @@ class VoiceEmotionClassifier:
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.is_file():
             raise FileNotFoundError(f"voice model not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        session = cpu_session(str(path), threads)
         return cls(session, path, VoiceEncoder.load(threads=threads))
 
     def predict_features(

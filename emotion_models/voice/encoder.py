@@ -24,6 +24,7 @@ import onnxruntime as ort
 
 from emotion_models.face.model_files import ModelFileError, read_verified
 from emotion_models.voice.audio import SAMPLE_RATE
+from emotion_models.voice.session import cpu_session
 
 DEFAULT_ENCODER = Path(__file__).resolve().parent.parent / "assets" / "voice_encoder.onnx"
 ENCODER_SHA256 = "6b0fd036d5726e262286d9f9ead54d2345ae65d238dc9f26ebf5188bb6cebf3a"  # checked at load
@@ -110,12 +111,8 @@ class VoiceEncoder:
             else read_verified(Path(path), None)
         )
         path = Path(path) if path is not None else DEFAULT_ENCODER
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+            session = cpu_session(data, threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors for a broken file
             raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from exc
         return cls(session, path)

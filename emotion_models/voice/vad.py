@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from emotion_models.voice.audio import SAMPLE_RATE, int16_to_float
+from emotion_models.voice.session import cpu_session
 
 WINDOW = 512  # samples per model call at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window prepended to each call
@@ -45,14 +46,7 @@ def shared_session() -> ort.InferenceSession:
     global _session
     with _session_lock:
         if _session is None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            _session = ort.InferenceSession(
-                str(silero_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            _session = cpu_session(str(silero_model_path()), threads=1)
         return _session
 
 
