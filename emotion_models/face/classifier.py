@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from emotion_models.face.model_files import ASSETS_DIR, ModelFileError, read_verified
 from emotion_models.labels import NUM_LABELS
+from emotion_models.model_files import ASSETS_DIR, ModelFileError, read_verified
 
 if TYPE_CHECKING:
     import onnxruntime as ort

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_models.face.model_files import ASSETS_DIR, ModelFileError, read_verified
+from emotion_models.model_files import ASSETS_DIR, ModelFileError, read_verified
 
 DETECTOR_MODEL = ASSETS_DIR / "face_detection_short_range.tflite"
 DETECTOR_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"

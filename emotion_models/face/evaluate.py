@@ -21,9 +21,9 @@ from emotion_models.face.classifier import FaceEmotionClassifier
 from emotion_models.face.crops import face_crops
 from emotion_models.face.detector import FaceDetector
 from emotion_models.face.folder import LabelledImage, scan_labelled_folder
-from emotion_models.face.model_files import ModelFileError
 from emotion_models.labels import LABEL_INDEX, LABELS, UnknownLabelError
 from emotion_models.metrics import classification_report, print_eval_result
+from emotion_models.model_files import ModelFileError
 
 log = logging.getLogger(__name__)
 

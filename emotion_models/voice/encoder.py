@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from emotion_models.face.model_files import ModelFileError, read_verified
+from emotion_models.model_files import ASSETS_DIR, ModelFileError, read_verified
 from emotion_models.voice.audio import SAMPLE_RATE
+from emotion_models.voice.features import triangular_filters
 from emotion_models.voice.session import cpu_session
 
-DEFAULT_ENCODER = Path(__file__).resolve().parent.parent / "assets" / "voice_encoder.onnx"
+DEFAULT_ENCODER = ASSETS_DIR / "voice_encoder.onnx"
 ENCODER_SHA256 = "6b0fd036d5726e262286d9f9ead54d2345ae65d238dc9f26ebf5188bb6cebf3a"  # checked at load
 ENCODER_VERSION = "resemblyzer-ge2e-pooled-v1"  # part of the classifier's front-end version
 ENCODER_INPUT = "mel"
@@ -55,15 +56,10 @@ def slaney_mel_filterbank() -> np.ndarray:
     def mel_to_hz(mel: np.ndarray) -> np.ndarray:
         return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
-    freqs = np.linspace(0, SAMPLE_RATE // 2, ENCODER_N_FFT // 2 + 1)
     edges = mel_to_hz(
         np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(SAMPLE_RATE / 2)), N_ENCODER_MELS + 2)
     )
-    widths = np.diff(edges)
-    slopes = edges[None, :] - freqs[:, None]
-    down = -slopes[:, :-2] / widths[:-1]
-    up = slopes[:, 2:] / widths[1:]
-    filters = np.maximum(0.0, np.minimum(down, up))
+    filters = triangular_filters(edges, ENCODER_N_FFT)
     return (filters * (2.0 / (edges[2:] - edges[:-2]))[None, :]).astype(np.float32)
 
 
@@ -105,12 +101,9 @@ class VoiceEncoder:
     @classmethod
     def load(cls, path: Path | None = None, threads: int = 1) -> VoiceEncoder:
         """The shipped encoder (its sha256 checked) or the file at `path`."""
-        data = (
-            read_verified(DEFAULT_ENCODER, ENCODER_SHA256)
-            if path is None
-            else read_verified(Path(path), None)
-        )
+        expected = ENCODER_SHA256 if path is None else None
         path = Path(path) if path is not None else DEFAULT_ENCODER
+        data = read_verified(path, expected)
         try:
             session = cpu_session(data, threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors for a broken file
@@ -119,8 +112,8 @@ class VoiceEncoder:
 
     def pooled(self, mel: np.ndarray) -> np.ndarray:
         """(T, 40) mel power -> (ENCODER_FEATURES,) float32."""
-        (out,) = self._session.run([ENCODER_OUTPUT], {ENCODER_INPUT: mel[None].astype(np.float32)})
-        return out[0].astype(np.float32)
+        (out,) = self._session.run([ENCODER_OUTPUT], {ENCODER_INPUT: np.asarray(mel, np.float32)[None]})
+        return out[0]
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         """(ENCODER_FEATURES,) float32 encoder features of one 16 kHz mono utterance (numpy front end)."""

@@ -35,9 +35,8 @@ PITCH_LAG_MAX = SAMPLE_RATE // 70  # 70 Hz
 VOICING_THRESHOLD = 0.5
 OCTAVE_TOLERANCE = 0.9  # a shorter-lag autocorrelation peak this close to the best is the pitch
 MIN_SAMPLES = N_FFT  # shorter inputs are zero-padded (reflect padding needs > N_FFT/2 samples)
-STATISTICS_VERSION = (
-    "logmel64-mfcc20-pitch-dynamics-v2"  # part of the ONNX front-end version; bump on any change
-)
+# Part of the ONNX front-end version (inputs.FRONTEND_VERSION): bump on any change here.
+STATISTICS_VERSION = "logmel64-mfcc20-pitch-dynamics-v2"
 
 
 def hann_window() -> np.ndarray:
@@ -61,15 +60,19 @@ def _mel_points_hz() -> np.ndarray:
     return _mel_to_hz(np.linspace(_hz_to_mel(F_MIN), _hz_to_mel(F_MAX), N_MELS + 2))
 
 
-def mel_filterbank() -> np.ndarray:
-    """(N_FFT//2+1, N_MELS) triangular HTK filters, as torchaudio.functional.melscale_fbanks builds them."""
-    freqs = np.linspace(0, SAMPLE_RATE // 2, N_FFT // 2 + 1)
-    hz_points = _mel_points_hz()
-    widths = np.diff(hz_points)
-    slopes = hz_points[None, :] - freqs[:, None]
+def triangular_filters(edges_hz: np.ndarray, n_fft: int) -> np.ndarray:
+    """(n_fft//2+1, len(edges_hz)-2) triangles: band i rises from edge i, peaks at i+1, ends at i+2."""
+    freqs = np.linspace(0, SAMPLE_RATE // 2, n_fft // 2 + 1)
+    widths = np.diff(edges_hz)
+    slopes = edges_hz[None, :] - freqs[:, None]
     down = -slopes[:, :-2] / widths[:-1]
     up = slopes[:, 2:] / widths[1:]
-    return np.maximum(0.0, np.minimum(down, up)).astype(np.float32)
+    return np.maximum(0.0, np.minimum(down, up))
+
+
+def mel_filterbank() -> np.ndarray:
+    """(N_FFT//2+1, N_MELS) triangular HTK filters, as torchaudio.functional.melscale_fbanks builds them."""
+    return triangular_filters(_mel_points_hz(), N_FFT).astype(np.float32)
 
 
 def dct_matrix() -> np.ndarray:

@@ -5,8 +5,8 @@ import pytest
 
 from emotion_models.face.align import align_face
 from emotion_models.face.classifier import FaceEmotionClassifier
-from emotion_models.face.model_files import ModelFileError
 from emotion_models.labels import NUM_LABELS
+from emotion_models.model_files import ModelFileError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from emotion_models.face import detector as detector_module
 from emotion_models.face.detector import DETECTOR_MODEL, DETECTOR_SHA256, FaceDetector
-from emotion_models.face.model_files import ModelFileError
+from emotion_models.model_files import ModelFileError
 from tests.face.conftest import ASTRONAUT_FACE, paste_head
 
 

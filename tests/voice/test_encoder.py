@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchaudio
 
-from emotion_models.face.model_files import ModelFileError
+from emotion_models.model_files import ModelFileError
 from emotion_models.voice import encoder as E
 from emotion_models.voice.audio import load_audio
 from emotion_models.voice.inputs import NUM_INPUTS, utterance_inputs

@@ -25,9 +25,9 @@ import numpy as np
 from emotion_models.face.classifier import FaceEmotionClassifier
 from emotion_models.face.detector import FaceDetector
 from emotion_models.face.folder import scan_labelled_folder
-from emotion_models.face.model_files import read_verified
 from emotion_models.labels import LABEL_INDEX, LABELS
 from emotion_models.metrics import classification_report
+from emotion_models.model_files import read_verified
 
 log = logging.getLogger("training.face.benchmark")
 
