@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "webhooks",
     "report",
     "purge",
+    "serve",
+    "twilio",
 )
 
 
@@ -49,10 +51,23 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    _redact_logs()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+
+
+def _redact_logs() -> None:
+    """Phone numbers and e-mails never reach a log line, under the configured phone-number policy."""
+    from bot.config import ConfigError, load_config
+    from bot.policy.pii import install_log_redaction
+
+    try:
+        full = load_config().store_phone_numbers
+    except ConfigError:
+        full = False  # the command itself reports the bad setting
+    install_log_redaction("full" if full else "masked")
 
 
 if __name__ == "__main__":

@@ -137,9 +137,26 @@ class Database:
         from alembic import command
 
         config = self._alembic_config()
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            getattr(command, command_name)(config, *args)
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite migrations rebuild tables (batch mode: copy, drop, rename). With foreign keys
+                # on, dropping `calls` would cascade-delete every participant and observation. The
+                # pragma only takes effect outside a transaction, hence before begin().
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()  # ends SQLAlchemy's autobegun transaction (no BEGIN was sent)
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    getattr(command, command_name)(config, *args)
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise RuntimeError(f"migration left {len(broken)} dangling reference(s)")
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to `revision` (alembic upgrade)."""

@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from emotion_models.labels import LABELS
 
-CALL_SOURCES: tuple[str, ...] = ("file", "simulated", "livekit")
+CALL_SOURCES: tuple[str, ...] = ("file", "simulated", "livekit", "zoom", "twilio")
 CALL_STATUSES: tuple[str, ...] = ("active", "finished", "partial")
 PARTICIPANT_KINDS: tuple[str, ...] = ("standard", "sip")
 MODALITIES: tuple[str, ...] = ("face", "voice")

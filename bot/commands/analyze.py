@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", help="SQLite path or database URL (default: EMOTION_BOT_DB or the data dir)")
     parser.add_argument("--participant", help="name of the person recorded (default: the file name)")
     parser.add_argument(
+        "--role",
+        help="their role (e.g. customer, agent; default participant): stored, and seen by alert rules "
+        "limited to roles (EMOTION_BOT_ALERT_RULES)",
+    )
+    parser.add_argument(
         "--webhook", metavar="URL", help="POST the summary here, signed with EMOTION_BOT_WEBHOOK_SECRET"
     )
     parser.add_argument("--json", action="store_true", help="print the summary JSON as the last line")
@@ -93,7 +98,16 @@ def run(args: argparse.Namespace) -> int:
     participant = args.participant or info.path.stem
     try:
         result = asyncio.run(
-            _analyse(info, models, database, participant, config, delivery, progress=not args.no_progress)
+            _analyse(
+                info,
+                models,
+                database,
+                participant,
+                config,
+                delivery,
+                progress=not args.no_progress,
+                role=args.role,
+            )
         )
     except Exception as exc:
         logging.getLogger(__name__).debug("analysis failed", exc_info=True)
@@ -114,8 +128,17 @@ def _load_models() -> Any:
 
 
 async def _analyse(
-    info: Any, models: Any, database: Any, participant: str, config: Any, delivery: Any, *, progress: bool
+    info: Any,
+    models: Any,
+    database: Any,
+    participant: str,
+    config: Any,
+    delivery: Any,
+    *,
+    progress: bool,
+    role: str | None = None,
 ) -> dict[str, Any]:
+    from bot.calls.runner import CallContext
     from bot.pipeline.recording import analyse_recording
 
     result = await analyse_recording(
@@ -126,6 +149,8 @@ async def _analyse(
         config=config,
         webhook_url=delivery.default_url if delivery else None,
         progress=progress,
+        role=role,
+        phone_numbers=CallContext.phone_policy_from_config(),
     )
     webhook = await _deliver(database, delivery, result.summary["call_id"]) if delivery else None
     return {"result": result, "webhook": webhook}

@@ -36,7 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--participant",
         action="append",
-        required=True,
         metavar="ID=PATH[:sip]",
         help="a participant and its media file; ':sip' makes it a phone caller (audio only). Repeat.",
     )
@@ -55,6 +54,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--all-faces", action="store_true", help="analyse every face in a camera, not only the largest"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object: summary + stats")
+    # Twilio: a phone call streamed as Twilio Media Streams would (bot/twilio/simulate.py).
+    parser.add_argument(
+        "--twilio",
+        metavar="CALLER[,AGENT]",
+        help="instead of --participant: stream these files as a Twilio call (caller = inbound track, "
+        "agent = outbound), signed, 20 ms mu-law frames at real pace",
+    )
+    parser.add_argument(
+        "--url",
+        help="with --twilio: a running `serve`'s stream URL, e.g. ws://127.0.0.1:8088/twilio/media "
+        "(signed with TWILIO_AUTH_TOKEN); default: a gateway started in this process",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --twilio: a stream <Parameter> (e.g. caller_number=+4915112345689); repeat",
+    )
+    # Zoom: a meeting streamed by the fake RTMS server through an in-process `serve` (bot/zoom/simulate.py).
+    parser.add_argument(
+        "--zoom",
+        action="append",
+        metavar="PARTICIPANT=FILE",
+        help="instead of --participant: a Zoom meeting participant and a file (image, audio, video or "
+        "IMAGE+AUDIO), streamed over RTMS into the Zoom source of a local `serve`. Repeat.",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -64,6 +90,16 @@ def _fail(code: int, message: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.twilio:
+        from bot.twilio.simulate import run_command
+
+        return run_command(args, _fail)
+    if args.zoom:
+        from bot.zoom.simulate import run_command as run_zoom
+
+        return run_zoom(args, _fail)
+    if not args.participant:
+        return _fail(EXIT_USAGE, "give --participant ID=PATH (repeat) or --twilio CALLER[,AGENT]")
     from bot.config import ConfigError, load_config
     from bot.livekit.metadata import InvalidMetadataError, parse_metadata
     from bot.livekit.simulate import ParticipantSpecError, SimulatedParticipant
@@ -128,7 +164,6 @@ async def _simulate(
     options = RoomOptions(
         empty_grace_s=0.0,  # participants leave when their file ends: then the call is over
         no_show_timeout_s=30.0,
-        phone_numbers="full" if config.store_phone_numbers else "masked",
         video_max_fps=conversion_rate_limit(pipeline),
         host_identity=metadata.host_identity,
         policy=policy,
@@ -144,6 +179,7 @@ async def _simulate(
             options=options,
             metadata=metadata.as_record(),
             webhook_url=webhook_url,
+            phone_numbers="full" if config.store_phone_numbers else "masked",
             publish_fps=args.fps,
             stop=stop,
         )

@@ -20,15 +20,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--all-faces", action="store_true", help="analyse every face in a camera, not only the largest"
     )
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        help="calls at once before the worker reports itself full (default: full at 70%% CPU; "
+        "EMOTION_BOT_WORKER_MAX_CALLS)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bot.calls.recovery import finalise_crashed_calls
     from bot.config import ConfigError, load_config
     from bot.livekit.credentials import LiveKitCredentials, MissingCredentialsError
-    from bot.livekit.recovery import finalise_crashed_calls
-    from bot.livekit.worker import ALL_FACES_ENV, GRACE_ENV, run_worker
+    from bot.livekit.worker import ALL_FACES_ENV, GRACE_ENV, MAX_CALLS_ENV, max_calls_from_env, run_worker
     from bot.policy.config import AnalysisPolicy, PolicyConfigError
     from bot.policy.decide import DeploymentRefused, check_deployment
     from storage.db import Database, DatabaseUnavailable
@@ -40,6 +46,14 @@ def _run(args: argparse.Namespace) -> int:
         os.environ[GRACE_ENV] = str(args.grace)
     if args.all_faces:
         os.environ[ALL_FACES_ENV] = "1"
+    if args.max_calls is not None:
+        os.environ[MAX_CALLS_ENV] = str(args.max_calls)
+    try:
+        max_calls_from_env()
+        stale_after_s = _stale_after_s()
+    except ValueError as exc:
+        print(f"emotion-bot worker: {exc}; not starting, no job accepted", file=sys.stderr)
+        return 2
     try:
         LiveKitCredentials.from_env()
         config = load_config()
@@ -55,6 +69,26 @@ def _run(args: argparse.Namespace) -> int:
     ) as exc:
         print(f"emotion-bot worker: {exc}; not starting, no job accepted", file=sys.stderr)
         return 2
-    finalise_crashed_calls(database, default_webhook_url=config.webhook_url)
+    finalise_crashed_calls(database, default_webhook_url=config.webhook_url, stale_after_s=stale_after_s)
     run_worker(args.mode, database=database, port=args.port, log_level=args.log_level.upper())
     return 0
+
+
+# A call left `active` with nothing written for this long is a crashed worker's (default 120 s);
+# shorter only where no other worker could still be writing to it (tests).
+STALE_ENV = "EMOTION_BOT_RECOVERY_STALE_AFTER_S"
+
+
+def _stale_after_s() -> float:
+    from bot.calls.recovery import DEFAULT_STALE_AFTER_S
+
+    raw = os.environ.get(STALE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STALE_AFTER_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{STALE_ENV} must be a number of seconds >= 0, got {raw!r}")
+    return value

@@ -259,6 +259,8 @@ class CallSessionLike(Protocol):
 
     def add_listener(self, callback: Callable[[FusedPoint], None]) -> None: ...
 
+    def role_of(self, identity: str) -> str | None: ...
+
 
 class LiveAlerts:
     """Glue for one call: an AlertEngine whose alerts are stored and queued without blocking the loop.
@@ -277,8 +279,12 @@ class LiveAlerts:
         url: str | None,
         rule_specs: list[dict[str, Any]],
         wake: Callable[[], None] | None = None,
+        role_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self._db = db
+        # Roles come from the call's participant lifecycle (host, caller, agent, attribute roles):
+        # asked for each point, so a role given or changed mid-call applies from then on.
+        self._role_of = role_of
         self._call = {"call_id": call_id, "room": room, "metadata": dict(metadata)}
         self._url = url
         self._wake = wake
@@ -291,6 +297,8 @@ class LiveAlerts:
         self.engine.set_role(identity, role)
 
     def on_point(self, point: FusedPoint) -> None:
+        if self._role_of is not None:
+            self.set_role(point.participant_identity, self._role_of(point.participant_identity))
         self.engine.on_point(point)
 
     def _fire(self, alert: Alert) -> None:
@@ -339,6 +347,7 @@ class LiveAlerts:
             url=resolve_url(session.metadata, default_url),
             rule_specs=rule_specs,
             wake=wake,
+            role_of=session.role_of,
         )
         session.add_listener(alerts.on_point)
         return alerts

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from bot.calls.runner import store_summary
 from bot.livekit.room import CallEnd, RoomAnalysis, RoomOptions
-from bot.pipeline.session import CallSession
+
+if TYPE_CHECKING:
+    from bot.delivery.alerts import LiveAlerts
+    from bot.pipeline.session import CallSession
 
 logger = logging.getLogger(__name__)
-
-# ~1.5 min in all: inside the worker's shutdown allowance for a job process.
-SUMMARY_RETRY_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +40,12 @@ class RoomCall:
         options: RoomOptions | None = None,
         *,
         webhook_url: str | None = None,
+        alerts: LiveAlerts | None = None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
+        self.alerts = alerts
+        self._wake = wake
         self.analysis = RoomAnalysis(room, session, options)
         self._webhook_url = webhook_url
         self._finish_lock = asyncio.Lock()
@@ -68,32 +72,11 @@ class RoomCall:
                 await self.analysis.aclose()
             finally:
                 # The summary is written even if closing a reader failed: the call must never be lost.
-                summary = await self._store_summary()
+                summary = await self._store_summary(reason)
             self._outcome = CallOutcome(reason=reason, summary=summary, room_stats=self.analysis.stats())
             return self._outcome
 
-    async def _store_summary(self) -> dict[str, Any]:
-        """`session.finish()`, retried while the database is away (it is idempotent until it succeeds).
-
-        If the database stays away, the call stays `active` in it and the next worker start
-        finalises it with a partial summary from what was stored.
-        """
-        for attempt, delay in enumerate(SUMMARY_RETRY_DELAYS_S, start=1):
-            try:
-                return await self.session.finish(webhook_url=self._webhook_url)
-            except SQLAlchemyError as exc:
-                logger.warning(
-                    "call %s: summary not stored (attempt %d: %s); retrying in %.0f s",
-                    self.session.call_id,
-                    attempt,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        try:
-            return await self.session.finish(webhook_url=self._webhook_url)
-        except SQLAlchemyError:
-            logger.error(
-                "call %s: summary not stored; the next worker start finalises it", self.session.call_id
-            )
-            raise
+    async def _store_summary(self, reason: CallEnd) -> dict[str, Any]:
+        return await store_summary(
+            self.session, self.alerts, webhook_url=self._webhook_url, end_reason=str(reason), wake=self._wake
+        )

@@ -1,10 +1,10 @@
 """Room handling shared by the worker (a real `rtc.Room`) and `simulate` (a `FakeRoom`).
 
-Turns the SDK's room events into the pipeline's participant lifecycle: one analyser per remote
-human identity (created when their first camera or microphone track is subscribed, continued when
-they rejoin), one reader per track (closed on `track_unsubscribed`), and a decision of when the
-call is over (no human left for a grace period, or the room closed). Events are handled one at a
-time in arrival order, so a track is never unsubscribed before it was subscribed.
+The LiveKit adapter of the participant lifecycle (`bot/calls/lifecycle.py`): it translates the
+SDK's room events (joins, tracks, attributes, opt-out messages, the room closing) into lifecycle
+calls and runs one reader per track (closed on `track_unsubscribed`). Who is analysed, roles,
+rejoins and when the call is over are the lifecycle's. Events are handled one at a time in arrival
+order, so a track is never unsubscribed before it was subscribed.
 """
 
 from __future__ import annotations
@@ -14,22 +14,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from livekit import rtc
 
+from bot.calls.lifecycle import CallEnd, LifecycleOptions, ParticipantLifecycle, Person, Session
 from bot.livekit.media import AudioReader, Clock, TrackReader, TrackStats, VideoReader, describe_track
-from bot.livekit.participants import (
-    AnalysedKind,
-    PhoneNumberPolicy,
-    analysed_kind,
-    apply_phone_policy,
-    stored_attributes,
-)
+from bot.livekit.participants import SIP_CALLER_NUMBER, AnalysedKind, analysed_kind
 from bot.pipeline.config import PipelineConfig
 from bot.policy.config import AnalysisPolicy
-from bot.policy.decide import CHAT_TOPICS, OPTED_OUT, Decision, ParticipantInfo, decide, opt_out_requested
+from bot.policy.decide import CHAT_TOPICS, opt_out_requested
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +34,7 @@ _CAMERA_SOURCES = (rtc.TrackSource.SOURCE_CAMERA, rtc.TrackSource.SOURCE_UNKNOWN
 _MICROPHONE_SOURCES = (rtc.TrackSource.SOURCE_MICROPHONE, rtc.TrackSource.SOURCE_UNKNOWN)
 
 
-class CallEnd(StrEnum):
-    """Why the analysis of a room stopped."""
-
-    LAST_PARTICIPANT_LEFT = "last_participant_left"
-    NOBODY_JOINED = "nobody_joined"
-    ROOM_CLOSED = "room_closed"
-    SHUTDOWN = "shutdown"
+__all__ = ["CallEnd", "RoomAnalysis", "RoomOptions", "conversion_rate_limit"]
 
 
 def conversion_rate_limit(pipeline: PipelineConfig) -> float:
@@ -64,42 +52,36 @@ class RoomOptions:
 
     empty_grace_s: float = 20.0  # no human left for this long: the call is over
     no_show_timeout_s: float = 300.0  # nobody joined this long after the bot arrived: give up
-    phone_numbers: PhoneNumberPolicy = "masked"
     video_max_fps: float | None = None  # don't even convert frames arriving faster than this
     host_identity: str | None = None  # from the dispatch metadata: that participant's role is "host"
     policy: AnalysisPolicy = field(default_factory=AnalysisPolicy)
 
-
-class Analyser(Protocol):
-    def push_video(self, rgb: Any, t: float) -> bool: ...
-    def push_audio(self, pcm: Any, t: float) -> None: ...
-
-
-class Session(Protocol):
-    """The part of `bot.pipeline.session.CallSession` the room talks to."""
-
-    def participant(
-        self,
-        identity: str,
-        *,
-        display_name: str | None = ...,
-        kind: AnalysedKind = ...,
-        role: str | None = ...,
-        phone_number: str | None = ...,
-        attributes: dict[str, str] | None = ...,
-    ) -> Analyser: ...
-
-    async def participant_left(self, identity: str) -> None: ...
-
-    async def exclude_participant(self, identity: str, reason: str, delete_stored: bool = False) -> None: ...
+    def lifecycle(self) -> LifecycleOptions:
+        return LifecycleOptions(
+            empty_grace_s=self.empty_grace_s,
+            no_show_timeout_s=self.no_show_timeout_s,
+            host_identity=self.host_identity,
+            policy=self.policy,
+        )
 
 
 @dataclass(slots=True)
 class _ParticipantStats:
     kind: AnalysedKind
-    joins: int = 0
     video_tracks: int = 0
     audio_tracks: int = 0
+
+
+def person_of(participant: Any, kind: AnalysedKind) -> Person:
+    """The lifecycle's view of an SDK participant (raw: the session redacts what it stores)."""
+    attributes = dict(participant.attributes or {})
+    return Person(
+        identity=participant.identity,
+        name=participant.name or None,
+        kind=kind,
+        attributes=attributes,
+        phone_number=attributes.get(SIP_CALLER_NUMBER) if kind == "sip" else None,
+    )
 
 
 class RoomAnalysis:
@@ -121,6 +103,9 @@ class RoomAnalysis:
         self._room = room
         self._session = session
         self._options = options or RoomOptions()
+        self.lifecycle = ParticipantLifecycle(
+            session, self._options.lifecycle(), on_excluded=self._close_readers_of
+        )
         started = time.monotonic()
         self._clock: Clock = clock or (lambda: time.monotonic() - started)
         # Unbounded, but it carries room events (joins, tracks), never media.
@@ -129,26 +114,18 @@ class RoomAnalysis:
         )
         self._handlers: dict[str, Callable[..., None]] = {}
         self._event_task: asyncio.Task[None] | None = None
-        self._end: asyncio.Future[CallEnd] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._analysers: dict[str, Analyser] = {}
-        self._present: set[str] = set()
         self._readers: dict[str, tuple[str, MediaKind, TrackReader]] = {}  # publication sid -> ...
         self._participant_stats: dict[str, _ParticipantStats] = {}
         self._finished_track_stats: dict[tuple[str, MediaKind], list[TrackStats]] = {}
         self._ignored: set[str] = set()
-        self._anyone_joined = False
-        self._excluded: dict[str, str] = {}  # identity -> policy reason code
-        self._opted_out: set[str] = set()
         self._chat_topics: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Subscribe to room events and take in whoever is already there."""
-        loop = asyncio.get_running_loop()
-        self._end = loop.create_future()
-        self._event_task = loop.create_task(self._process_events(), name="room events")
+        self.lifecycle.start()
+        self._event_task = asyncio.get_running_loop().create_task(self._process_events(), name="room events")
         self._handlers = {
             "participant_connected": lambda p: self._enqueue(self._participant_connected, p),
             "track_subscribed": lambda t, pub, p: self._enqueue(self._track_subscribed, t, pub, p),
@@ -169,17 +146,14 @@ class RoomAnalysis:
             for publication in list(participant.track_publications.values()):
                 if publication.track is not None:
                     self._enqueue(self._track_subscribed, publication.track, publication, participant)
-        self._enqueue(self._check_empty)
 
     async def wait_for_end(self) -> CallEnd:
         """Wait until the call is over (or `request_end()` was called) and say why."""
-        assert self._end is not None, "start() first"
-        return await asyncio.shield(self._end)
+        return await self.lifecycle.wait_for_end()
 
     def request_end(self, reason: CallEnd = CallEnd.SHUTDOWN) -> None:
         """End the call now (job shutdown, Ctrl-C, simulation over). The first reason wins."""
-        if self._end is not None and not self._end.done():
-            self._end.set_result(reason)
+        self.lifecycle.request_end(reason)
 
     async def aclose(self) -> None:
         """Stop listening, close every reader and mark remaining participants as left."""
@@ -200,20 +174,18 @@ class RoomAnalysis:
                 self._event_task.cancel()
                 await asyncio.gather(self._event_task, return_exceptions=True)
             self._event_task = None
-        self._cancel_timer()  # the drained events may have started one
         for sid in list(self._readers):
             await self._close_reader(sid)
-        for identity in sorted(self._present & set(self._analysers)):
-            await self._leave(identity)
-        self._present.clear()
+        await self.lifecycle.aclose()
 
     def stats(self) -> dict[str, Any]:
-        """Per participant: kind, joins, and video/audio reader counters (closed readers included)."""
+        """Per participant (by stored identity): kind, joins, and video/audio reader counters (closed
+        readers included)."""
         result: dict[str, Any] = {}
         for identity, pstats in self._participant_stats.items():
             entry: dict[str, Any] = {
                 "kind": pstats.kind,
-                "joins": pstats.joins,
+                "joins": self.lifecycle.joins(identity),
                 "video_tracks": pstats.video_tracks,
                 "audio_tracks": pstats.audio_tracks,
             }
@@ -227,13 +199,13 @@ class RoomAnalysis:
                     for name, value in part.as_dict().items():
                         setattr(total, name, getattr(total, name) + value)
                 entry[media] = total.as_dict()
-            result[identity] = entry
+            result[self._session.stored_identity(identity)] = entry
         return result
 
     @property
     def end_reason(self) -> CallEnd | None:
         """Why the call is over, once it is (None while it goes on)."""
-        return self._end.result() if self._end is not None and self._end.done() else None
+        return self.lifecycle.end_reason
 
     @property
     def active_readers(self) -> int:
@@ -257,32 +229,36 @@ class RoomAnalysis:
         kind = analysed_kind(participant)
         if kind is None and participant.identity not in self._ignored:
             self._ignored.add(participant.identity)
-            logger.info("not analysing %s (participant kind %s)", participant.identity, participant.kind)
+            logger.info(
+                "not analysing %s (participant kind %s)",
+                self._session.stored_identity(participant.identity),
+                participant.kind,
+            )
         return kind
 
     async def _participant_connected(self, participant: Any) -> None:
-        if self._kind_of(participant) is None:
-            return
-        self._present.add(participant.identity)
-        self._anyone_joined = True
-        self._cancel_timer()
+        kind = self._kind_of(participant)
+        if kind is not None:
+            await self.lifecycle.join(person_of(participant, kind))
 
     async def _track_subscribed(self, track: Any, publication: Any, participant: Any) -> None:
         kind = self._kind_of(participant)
-        if kind is None or publication.sid in self._readers or participant.identity in self._excluded:
+        if (
+            kind is None
+            or publication.sid in self._readers
+            or self.lifecycle.is_excluded(participant.identity)
+        ):
             return
         media = self._media_kind(track, publication, kind)
         if media is None:
             return
-        if participant.identity not in self._present:
-            await self._participant_connected(participant)
-        decision = self._decide(participant, kind)
-        if not decision.analyse:
-            await self._exclude(participant.identity, decision)
+        if not self.lifecycle.is_present(participant.identity):
+            await self.lifecycle.join(person_of(participant, kind))
+        analyser = await self.lifecycle.analyser_for(participant.identity)
+        if analyser is None:
             return
-        analyser = self._analyser_for(participant, kind)
-        name = describe_track(participant, publication)
-        pstats = self._participant_stats[participant.identity]
+        name = self._session.stored_identity(describe_track(participant, publication))
+        pstats = self._participant_stats.setdefault(participant.identity, _ParticipantStats(kind=kind))
         if media == "video":
             reader: TrackReader = VideoReader(
                 name, track, analyser, self._clock, max_fps=self._options.video_max_fps
@@ -299,56 +275,30 @@ class RoomAnalysis:
         await self._close_reader(publication.sid)
 
     async def _participant_disconnected(self, participant: Any) -> None:
-        identity = participant.identity
-        for sid, (owner, _, _) in list(self._readers.items()):
-            if owner == identity:
-                await self._close_reader(sid)
-        if identity not in self._present:
-            return
-        self._present.discard(identity)
-        if identity in self._analysers:
-            await self._leave(identity)
-        await self._check_empty()
+        await self._close_readers_of(participant.identity)
+        await self.lifecycle.leave(participant.identity)
 
     async def _attributes_changed(self, participant: Any) -> None:
-        """Consent withdrawn, opt-out flag set, role changed: decide again. Exclusion is final for
-        the call (the session discards an excluded participant's analysis for good)."""
+        """Consent withdrawn, opt-out flag set, role changed: the lifecycle decides again."""
         kind = analysed_kind(participant)
-        if kind is None or participant.identity not in self._present:
-            return
-        decision = self._decide(participant, kind)
-        if not decision.analyse:
-            await self._exclude(participant.identity, decision)
+        if kind is not None:
+            await self.lifecycle.update(person_of(participant, kind))
 
     def _on_data_received(self, packet: Any) -> None:
         sender = packet.participant
         if sender is not None and opt_out_requested(packet.topic, packet.data, self._options.policy):
-            self._enqueue(self._opt_out, sender.identity)
+            self._enqueue(self.lifecycle.opt_out, sender.identity)
 
     def _on_text_stream(self, reader: Any, participant_identity: str) -> None:
         async def read_chat() -> None:
             text = await reader.read_all()
             if opt_out_requested(reader.info.topic, text.encode(), self._options.policy):
-                await self._opt_out(participant_identity)
+                await self.lifecycle.opt_out(participant_identity)
 
         self._enqueue(read_chat)
 
-    async def _opt_out(self, identity: str) -> None:
-        self._opted_out.add(identity)
-        await self._exclude(identity, Decision(False, OPTED_OUT))
-
     async def _room_disconnected(self) -> None:
         self.request_end(CallEnd.ROOM_CLOSED)
-
-    async def _check_empty(self) -> None:
-        if self._present or self._timer is not None:
-            return
-        if self._anyone_joined:
-            delay, reason = self._options.empty_grace_s, CallEnd.LAST_PARTICIPANT_LEFT
-        else:
-            delay, reason = self._options.no_show_timeout_s, CallEnd.NOBODY_JOINED
-        logger.info("no participant in the room; ending in %.0f s unless someone joins", delay)
-        self._timer = asyncio.get_running_loop().call_later(delay, self.request_end, reason)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -363,63 +313,10 @@ class RoomAnalysis:
         logger.info("ignoring track %s (source %s)", publication.sid, source)
         return None
 
-    def _analyser_for(self, participant: Any, kind: AnalysedKind) -> Analyser:
-        identity = participant.identity
-        pstats = self._participant_stats.get(identity)
-        if pstats is None:
-            pstats = self._participant_stats[identity] = _ParticipantStats(kind=kind)
-        if identity not in self._analysers:
-            attributes = dict(participant.attributes or {})
-            policy = self._options.phone_numbers
-            self._analysers[identity] = self._session.participant(
-                identity,
-                display_name=participant.name or None,
-                kind=kind,
-                role=self._role_of(identity, kind),
-                phone_number=apply_phone_policy(attributes.get("sip.phoneNumber"), policy)
-                if kind == "sip"
-                else None,
-                attributes=stored_attributes(attributes, policy),
-            )
-            pstats.joins += 1
-        return self._analysers[identity]
-
-    def _decide(self, participant: Any, kind: AnalysedKind) -> Decision:
-        identity = participant.identity
-        info = ParticipantInfo(
-            identity=identity,
-            kind=kind,
-            attributes=dict(participant.attributes or {}),
-            role="host" if identity == self._options.host_identity else None,
-            opted_out=identity in self._opted_out,
-        )
-        return decide(info, self._options.policy)
-
-    async def _exclude(self, identity: str, decision: Decision) -> None:
-        """Stop analysing `identity` for the rest of the call and tell the session why (an opt-out
-        may also delete what was stored)."""
-        reason = decision.reason or "excluded"
-        if identity in self._excluded:
-            return
-        self._excluded[identity] = reason
+    async def _close_readers_of(self, identity: str) -> None:
         for sid, (owner, _, _) in list(self._readers.items()):
             if owner == identity:
                 await self._close_reader(sid)
-        self._analysers.pop(identity, None)
-        delete = reason == OPTED_OUT and self._options.policy.delete_on_opt_out
-        logger.info("not analysing %s: %s", identity, decision.text)
-        await self._session.exclude_participant(identity, reason, delete_stored=delete)
-
-    def _role_of(self, identity: str, kind: AnalysedKind) -> str:
-        if self._options.host_identity and identity == self._options.host_identity:
-            return "host"
-        return "caller" if kind == "sip" else "participant"
-
-    async def _leave(self, identity: str) -> None:
-        # The analyser is forgotten so that a rejoin asks the session again: the session continues
-        # the same participant record for the same identity.
-        self._analysers.pop(identity, None)
-        await self._session.participant_left(identity)
 
     async def _close_reader(self, sid: str) -> None:
         entry = self._readers.pop(sid, None)
@@ -430,8 +327,3 @@ class RoomAnalysis:
         self._finished_track_stats.setdefault((identity, media), []).append(reader.stats)
         await reader.aclose()
         logger.info("stopped %s %s", media, reader.name)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from livekit import rtc
 
+from bot.calls.runner import CallContext, open_call
 from bot.livekit.call import CallOutcome, RoomCall
 from bot.livekit.fake_room import FakeParticipant, FakeRoom
 from bot.livekit.publisher import DEFAULT_PUBLISH_FPS, FilePublisher
@@ -23,6 +24,7 @@ from bot.pipeline.config import PipelineConfig
 from bot.pipeline.models import Models
 from bot.pipeline.session import CallSession
 from bot.pipeline.sources.file import MediaError
+from bot.policy.pii import PhoneNumberPolicy
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,7 @@ async def simulate_call(
     options: RoomOptions,
     metadata: dict[str, Any] | None = None,
     webhook_url: str | None = None,
+    phone_numbers: PhoneNumberPolicy = "masked",
     publish_fps: float = DEFAULT_PUBLISH_FPS,
     stop: asyncio.Event | None = None,
 ) -> SimulationResult:
@@ -134,10 +137,16 @@ async def simulate_call(
     rss.start()
     started = time.monotonic()
     room = FakeRoom(name=f"simulated-{uuid.uuid4().hex[:8]}")
-    session = await CallSession.open(
-        models=models, database=database, room=room.name, source="simulated", metadata=metadata, config=config
+    context = CallContext(
+        models=models,
+        database=database,
+        pipeline=config,
+        policy=options.policy,
+        phone_numbers=phone_numbers,
+        webhook_url=webhook_url,
     )
-    call = RoomCall(room, session, options, webhook_url=webhook_url)
+    session, alerts = await open_call(context, room=room.name, source="simulated", metadata=metadata)
+    call = RoomCall(room, session, options, webhook_url=webhook_url, alerts=alerts)
     call_task = asyncio.create_task(call.run())
     tasks = [
         asyncio.create_task(_attend(room, spec, publishers[spec.identity], number, errors))
@@ -197,6 +206,8 @@ def _stats(
 ) -> dict[str, Any]:
     session_stats = session.stats
     participants: dict[str, Any] = {}
+    publishers = {session.stored_identity(identity): p for identity, p in publishers.items()}
+    errors = {session.stored_identity(identity): e for identity, e in errors.items()}
     for identity, room_stats in outcome.room_stats.items():
         pipeline = session_stats["participants"].get(identity, {})
         participants[identity] = {

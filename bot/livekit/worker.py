@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, JobRequest, WorkerPermissions
 
@@ -21,6 +21,7 @@ from bot.livekit.metadata import metadata_for_job
 from bot.livekit.room import CallEnd, RoomOptions, conversion_rate_limit
 from bot.pipeline.config import PipelineConfig
 from bot.policy.config import AnalysisPolicy
+from bot.policy.pii import PhoneNumberPolicy, install_log_redaction
 from storage.db import Database, DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ SHUTDOWN_PROCESS_TIMEOUT_S = 120.0
 GRACE_ENV = "EMOTION_BOT_EMPTY_ROOM_GRACE_S"
 NO_SHOW_ENV = "EMOTION_BOT_NO_SHOW_TIMEOUT_S"
 ALL_FACES_ENV = "EMOTION_BOT_ALL_FACES"
+# At most this many calls at once (the worker reports itself full at N, and keeps N job processes
+# warm). Unset: the SDK's own rule, the machine's CPU use over 0.7 means full, which on a small
+# shared host can refuse a call for someone else's load.
+MAX_CALLS_ENV = "EMOTION_BOT_WORKER_MAX_CALLS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class JobSettings:
     room: RoomOptions
     pipeline: PipelineConfig
     webhook_url: str | None
+    phone_numbers: PhoneNumberPolicy
 
     @classmethod
     def from_env(cls, host_identity: str | None) -> JobSettings:
@@ -59,12 +65,12 @@ class JobSettings:
         room = RoomOptions(
             empty_grace_s=float(os.environ.get(GRACE_ENV, defaults.empty_grace_s)),
             no_show_timeout_s=float(os.environ.get(NO_SHOW_ENV, defaults.no_show_timeout_s)),
-            phone_numbers="full" if config.store_phone_numbers else "masked",
             video_max_fps=conversion_rate_limit(pipeline),
             host_identity=host_identity,
             policy=AnalysisPolicy.from_env(),
         )
-        return cls(room=room, pipeline=pipeline, webhook_url=config.webhook_url)
+        phone_numbers: PhoneNumberPolicy = "full" if config.store_phone_numbers else "masked"
+        return cls(room=room, pipeline=pipeline, webhook_url=config.webhook_url, phone_numbers=phone_numbers)
 
 
 def load_process_models() -> Models:
@@ -109,8 +115,7 @@ async def on_request(request: JobRequest) -> None:
 
 async def entrypoint(ctx: JobContext) -> None:
     """One job = one call: analyse every participant until the call is over, then summarise."""
-    from bot.delivery.alerts import LiveAlerts
-    from bot.pipeline.session import CallSession
+    from bot.calls.runner import CallContext, open_call
 
     metadata, record = metadata_for_job(ctx.job.metadata)
     if metadata is None:
@@ -120,17 +125,17 @@ async def entrypoint(ctx: JobContext) -> None:
             record["error"],
         )
     settings = JobSettings.from_env(metadata.host_identity if metadata else None)
-    session = await CallSession.open(
+    call_context = CallContext(
         models=ctx.proc.userdata["models"],
         database=ctx.proc.userdata["database"],
-        room=ctx.job.room.name,
-        source="livekit",
-        metadata=record,
-        config=settings.pipeline,
+        pipeline=settings.pipeline,
+        policy=settings.room.policy,
+        phone_numbers=settings.phone_numbers,
+        webhook_url=settings.webhook_url,
     )
-    # Live alerts (bot/delivery/alerts.py): rules on the fused timeline, sent during the call.
-    LiveAlerts.attach(session, ctx.proc.userdata["database"], default_url=settings.webhook_url)
-    call = RoomCall(ctx.room, session, settings.room, webhook_url=settings.webhook_url)
+    # Live alerts (bot/delivery/alerts.py) listen to the fused timeline and are sent during the call.
+    session, alerts = await open_call(call_context, room=ctx.job.room.name, source="livekit", metadata=record)
+    call = RoomCall(ctx.room, session, settings.room, webhook_url=settings.webhook_url, alerts=alerts)
 
     async def finish_on_shutdown(reason: str) -> None:
         # Worker drained, room deleted, job killed by the server: whoever comes first finishes.
@@ -140,12 +145,51 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.add_shutdown_callback(finish_on_shutdown)
     await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_ALL)
     outcome = await call.run()
+    # One structured line per call (`python -m bot.livekit.loadcheck` reads it): counters only, no names.
+    logger.info("call %s stats", session.call_id, extra={"call_stats": call_stats(_session_stats(session))})
     ctx.shutdown(reason=str(outcome.reason))
+
+
+def _session_stats(session: Any) -> dict[str, Any]:
+    stats = session.stats
+    return stats() if callable(stats) else stats  # a property since the session's redaction work
+
+
+def call_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """The session's counters without identities: totals, drops, latency, one entry per participant."""
+    keys = ("frames_in", "frames_sampled", "frames_dropped", "faces", "segments", "observations")
+    per_participant = [
+        {
+            **{key: p.get(key) for key in keys},
+            "audio_dropped_s": p.get("audio_dropped_s"),
+            "video_fps": p.get("video_fps"),
+            "backoffs": p.get("backoffs"),
+        }
+        for p in stats.get("participants", {}).values()
+    ]
+    writer = stats.get("writer", {})
+    return {
+        "call_id": stats.get("call_id"),
+        **{key: stats.get(key) for key in keys},
+        "audio_dropped_s": stats.get("audio_dropped_s"),
+        "writer_dropped": writer.get("dropped"),
+        "p95_frame_to_db_s": stats.get("p95_frame_to_db_s"),
+        "max_frame_to_db_s": stats.get("max_frame_to_db_s"),
+        "participants": per_participant,
+    }
 
 
 def build_server(*, port: int | None = None) -> AgentServer:
     """The AgentServer with our permissions, prewarm and entrypoint (agent name "emotion-bot")."""
-    kwargs = {"port": port} if port is not None else {}
+    kwargs: dict[str, Any] = {"port": port} if port is not None else {}
+    max_calls = max_calls_from_env()
+    if max_calls is not None:
+        kwargs.update(
+            load_fnc=lambda server: len(server.active_jobs) / max_calls,
+            load_threshold=1.0,
+            # the SDK counts a call accepted but not yet running as 1/num_idle_processes of the load
+            num_idle_processes=max_calls,
+        )
     server = AgentServer(
         setup_fnc=prewarm,
         permissions=PERMISSIONS,
@@ -154,6 +198,20 @@ def build_server(*, port: int | None = None) -> AgentServer:
     )
     server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=on_request)
     return server
+
+
+def max_calls_from_env() -> int | None:
+    """EMOTION_BOT_WORKER_MAX_CALLS as a positive int, None when unset; ValueError names the variable."""
+    raw = os.environ.get(MAX_CALLS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_CALLS_ENV} must be a whole number >= 1, got {raw!r}")
+    return value
 
 
 def run_worker(
@@ -170,8 +228,11 @@ def run_worker(
     for handler in list(root.handlers):
         root.removeHandler(handler)
     server = build_server(port=port)
-    sender = _WebhookSender(database)
+    sender = _WebhookSender(database, JobSettings.from_env(None).phone_numbers)
     server.on("worker_started", sender.start)
+    # The SDK installs its log handlers inside _run_worker; once it has started, every handler gets
+    # the redacting filter (job processes forward their records to these handlers).
+    server.on("worker_started", lambda: install_log_redaction(sender.phone_numbers))
     try:
         _run_worker(server, proto.CliArgs(log_level=log_level, dev=mode == "dev"))
     finally:
@@ -182,8 +243,9 @@ class _WebhookSender:
     """Runs the outbox sender in the worker's main process, so summaries leave without a second
     service. Without a signing secret nothing is sent (summaries wait in the outbox)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, phone_numbers: PhoneNumberPolicy = "masked") -> None:
         self._database = database
+        self.phone_numbers = phone_numbers
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 

@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from bot.pipeline.config import PipelineConfig
 from bot.pipeline.models import Models
-from bot.pipeline.session import CallSession
 from bot.pipeline.sources.file import DecodeReport, MediaInfo, VideoSample, stream
+from bot.policy.pii import PhoneNumberPolicy
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -55,19 +55,30 @@ async def analyse_recording(
     config: PipelineConfig | None = None,
     webhook_url: str | None = None,
     progress: bool = True,
+    role: str | None = None,
+    phone_numbers: PhoneNumberPolicy = "masked",
 ) -> RecordingResult:
-    """Analyse a probed file as a call with one participant (source "file") and store its summary."""
+    """Analyse a probed file as a call with one participant (source "file") and store its summary.
+
+    Live alerts run as in a live call (rules limited to roles see `role`, default "participant")."""
+    from bot.calls.runner import CallContext, open_call
+
     config = config or PipelineConfig(adaptive=False)
     media_s = info.duration_s or 0.0
-    session = await CallSession.open(
+    context = CallContext(
         models=models,
         database=database,
+        pipeline=config,
+        phone_numbers=phone_numbers,
+        webhook_url=webhook_url,
+    )
+    session, alerts = await open_call(
+        context,
         room=info.path.name,
         source="file",
         metadata={"file": info.path.name, "media": info.describe()},
-        config=config,
     )
-    analyser = session.participant(participant, display_name=participant)
+    analyser = session.participant(participant, display_name=participant, role=role or "participant")
     report = DecodeReport()
     started = time.perf_counter()
     bar = tqdm(
@@ -92,6 +103,7 @@ async def analyse_recording(
     finally:
         bar.close()
         media_s = max(media_s, report.last_t)
+        await alerts.drain()
         summary = await asyncio.shield(
             session.finish(
                 partial=partial,

@@ -1,8 +1,12 @@
 """One analysed call: its database row, one analyser per participant, the writer and the summary.
 
-Every source (a recorded file, a simulated room, a live LiveKit room) drives the same object:
-`CallSession.open(...)`, then `session.participant(identity).push_video/push_audio(...)`, then
-`await session.finish()`. Database calls run on worker threads; the event loop never waits on them.
+Every source (a recorded file, a simulated room, a LiveKit room, a Zoom stream, a Twilio call) drives
+the same object: `CallSession.open(...)`, then `session.participant(identity).push_video/push_audio(...)`,
+then `await session.finish()`. Database calls run on worker threads; the event loop never waits on them.
+
+Sources pass what the platform gave them (identities, names, room names, metadata) as it is: the
+session's `Redactor` masks phone numbers and e-mails in all of it before anything is stored, sent
+or logged, the same way for the whole call (`stored_identity()` tells a source the stored form).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot.pipeline.analyser import ParticipantAnalyser
 from bot.pipeline.config import PipelineConfig
 from bot.pipeline.models import Models
+from bot.policy.pii import PhoneNumberPolicy, Redactor
 from storage.db import Database
 from storage.models import utcnow
 from storage.records import FusedPoint, Observation
@@ -49,6 +54,7 @@ class CallSession:
         source: str,
         metadata: dict[str, Any],
         config: PipelineConfig,
+        redactor: Redactor | None = None,
     ) -> None:
         self.call_id = call_id
         self.room = room
@@ -68,6 +74,8 @@ class CallSession:
         self._held: dict[str, list[Observation | FusedPoint]] = {}
         self._excluded: dict[str, str] = {}
         self._profiles: dict[str, tuple[Any, ...]] = {}  # last stored participant fields, per identity
+        self._roles: dict[str, str | None] = {}
+        self.redactor = redactor or Redactor()
         self._left: set[str] = set()
         self._listeners: list[Listener] = []
         self._db_latencies: deque[float] = deque(maxlen=20_000)
@@ -85,9 +93,13 @@ class CallSession:
         source: str,
         metadata: dict[str, Any] | None = None,
         config: PipelineConfig | None = None,
+        phone_numbers: PhoneNumberPolicy = "masked",
     ) -> CallSession:
-        """Create the call row (status active) and start its writer."""
-        metadata = dict(metadata or {})
+        """Create the call row (status active) and start its writer. `room` and `metadata` are stored
+        redacted under `phone_numbers` (the CRM's ids and the webhook URL are kept as they are)."""
+        redactor = Redactor(phone_numbers)
+        room = redactor.text(room)
+        metadata = redactor.metadata(metadata or {})
         started_at = utcnow()
         call_id = await asyncio.to_thread(
             create_call, database, room=room, source=source, metadata=metadata, started_at=started_at
@@ -100,6 +112,7 @@ class CallSession:
             source=source,
             metadata=metadata,
             config=config or PipelineConfig(),
+            redactor=redactor,
         )
         session.started_at = started_at
         session._writer.start()
@@ -120,9 +133,14 @@ class CallSession:
     ) -> ParticipantAnalyser:
         """The analyser of `identity`, created on first use. Calling again returns the same analyser;
         after a leave (a rejoin) or with changed fields it also updates the same participant row.
-        Call from the event loop."""
+        Fields are the platform's own (raw): they are stored redacted. Call from the event loop."""
         if self._summary is not None:
             raise RuntimeError(f"call {self.call_id} is finished")
+        identity = self.stored_identity(identity)
+        display_name = self.redactor.optional(display_name)
+        phone_number = self.redactor.phone_number(phone_number)
+        attributes = None if attributes is None else self.redactor.attributes(attributes)
+        self._roles[identity] = role.lower() if role else None
         analyser = self._analysers.get(identity)
         if analyser is None:
             analyser = ParticipantAnalyser(
@@ -157,6 +175,7 @@ class CallSession:
 
     async def participant_left(self, identity: str) -> None:
         """Finish what is queued for `identity` and record the leave time (a rejoin continues)."""
+        identity = self.stored_identity(identity)
         analyser = self._analysers.get(identity)
         if analyser is not None:
             await analyser.aclose()
@@ -171,6 +190,7 @@ class CallSession:
         every flush), and with `delete_stored` what was already stored is deleted. The participant
         row stays, with the reason, so the summary can say who was not analysed and why.
         """
+        identity = self.stored_identity(identity)
         analyser = self._analysers.get(identity) or self.participant(identity)
         await analyser.exclude()
         self._excluded[identity] = reason
@@ -181,6 +201,14 @@ class CallSession:
         )
         log.info("call %s: %s excluded from analysis (%s)", self.call_id, identity, reason)
 
+    def stored_identity(self, identity: str) -> str:
+        """How `identity` (the platform's) is stored and appears in observations, alerts and logs."""
+        return self.redactor.text(identity)
+
+    def role_of(self, identity: str) -> str | None:
+        """The role a participant was given (lower case; None if none), by stored identity."""
+        return self._roles.get(identity)
+
     def add_listener(self, callback: Listener) -> None:
         """Call `callback(point)` for every fused point (live alerts). It runs on the event loop: keep
         it quick; exceptions are logged and do not stop the pipeline."""
@@ -189,14 +217,20 @@ class CallSession:
     # -- finishing ------------------------------------------------------------------------------
 
     async def finish(
-        self, *, partial: bool = False, webhook_url: str | None = None, ended_at: datetime | None = None
+        self,
+        *,
+        partial: bool = False,
+        webhook_url: str | None = None,
+        ended_at: datetime | None = None,
+        end_reason: str | None = None,
     ) -> dict[str, Any]:
         """Drain every participant, write everything, build and store the summary; returns it.
 
         `partial` marks a call that ended abnormally; `ended_at` defaults to now (a recorded file
         passes start + its duration). The summary webhook is queued in the outbox in
         the same transaction when a URL is known (the call's metadata `webhook_url`, else
-        `webhook_url`). Idempotent: later calls return the stored summary.
+        `webhook_url`). `end_reason` says why the call ended (in the summary; e.g. "stream_stopped",
+        or a platform's error code). Idempotent: later calls return the stored summary.
         """
         async with self._finish_lock:
             if self._summary is not None:
@@ -205,7 +239,9 @@ class CallSession:
                 await analyser.aclose()
             await asyncio.gather(*self._registrations.values(), return_exceptions=True)
             await self._writer.aclose()
-            self._summary = await asyncio.to_thread(self._store_summary, partial, webhook_url, ended_at)
+            self._summary = await asyncio.to_thread(
+                self._store_summary, partial, webhook_url, ended_at, end_reason
+            )
             log.info(
                 "call %s finished (%s): %s",
                 self.call_id,
@@ -215,7 +251,7 @@ class CallSession:
             return self._summary
 
     def _store_summary(
-        self, partial: bool, webhook_url: str | None, ended_at: datetime | None
+        self, partial: bool, webhook_url: str | None, ended_at: datetime | None, end_reason: str | None
     ) -> dict[str, Any]:
         from bot.delivery.outbox import summary_enqueuer
         from bot.summary import finalize_call
@@ -226,7 +262,12 @@ class CallSession:
             )(session)
 
         return finalize_call(
-            self._db, self.call_id, partial=partial, ended_at=ended_at, extra=enqueue_webhook
+            self._db,
+            self.call_id,
+            partial=partial,
+            ended_at=ended_at,
+            extra=enqueue_webhook,
+            end_reason=end_reason,
         )
 
     @property

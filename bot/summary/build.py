@@ -98,6 +98,7 @@ def build_summary(
     partial: bool = False,
     ended_at: datetime | None = None,
     options: SummaryOptions | None = None,
+    end_reason: str | None = None,
 ) -> dict[str, Any]:
     """The summary of one call from what is stored (observations, fused points, participants).
 
@@ -139,6 +140,7 @@ def build_summary(
         "started_at": _iso(call.started_at),
         "ended_at": _iso(ended_at),
         "duration_s": round(_seconds_between(call.started_at, ended_at), 2),
+        "end_reason": end_reason,
         "metadata": call.metadata_,
         "generated_at": _iso(utcnow()),
         "labels": list(LABELS),
@@ -159,13 +161,14 @@ def finalize_call(
     partial: bool = False,
     ended_at: datetime | None = None,
     extra: Callable[[Session, dict[str, Any]], None] | None = None,
+    end_reason: str | None = None,
 ) -> dict[str, Any]:
     """Build the summary, then close the call and store it in one transaction; returns the summary.
 
     `extra(session, summary)` runs inside that transaction (e.g. to enqueue the webhook delivery).
     For calls found by `find_unfinished_calls` after a crash, pass `partial=True`.
     """
-    summary = build_summary(db, call_id, partial=partial, ended_at=ended_at)
+    summary = build_summary(db, call_id, partial=partial, ended_at=ended_at, end_reason=end_reason)
     finish_call(
         db,
         call_id,

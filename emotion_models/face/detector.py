@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion_models.model_files import ASSETS_DIR, ModelFileError, read_verified
+from emotion_models.native_log import filtered_native_stderr
 
 DETECTOR_MODEL = ASSETS_DIR / "face_detection_short_range.tflite"
 DETECTOR_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
@@ -64,6 +65,17 @@ class FaceBox:
         return inter / union if union > 0 else 0.0
 
 
+def _warm_up_image():  # mediapipe is imported lazily, as everywhere in this module
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((128, 128, 3), dtype=np.uint8))
+
+
+def _close_quietly(detector: object) -> None:
+    with filtered_native_stderr():  # LiteRT prints INFO lines as it destroys its accelerators
+        detector.close()  # type: ignore[attr-defined]
+
+
 class FaceDetector:
     """Finds faces in RGB frames of any size. One instance per thread (mediapipe graphs are not shared)."""
 
@@ -83,14 +95,18 @@ class FaceDetector:
             running_mode=vision.RunningMode.IMAGE,
             min_detection_confidence=min_score,
         )
-        try:
-            self._detector = vision.FaceDetector.create_from_options(options)
-        except Exception as exc:  # mediapipe raises bare RuntimeError/ValueError on bad flatbuffers
-            raise ModelFileError(f"cannot load face detector model {path}: {exc}") from exc
+        # LiteRT prints INFO lines on creation, and absl a banner and an alignment note on the first
+        # detection: both happen here, with that noise filtered out (emotion_models/native_log.py).
+        with filtered_native_stderr():
+            try:
+                self._detector = vision.FaceDetector.create_from_options(options)
+            except Exception as exc:  # mediapipe raises bare RuntimeError/ValueError on bad flatbuffers
+                raise ModelFileError(f"cannot load face detector model {path}: {exc}") from exc
+            self._detector.detect(_warm_up_image())
         self._tile_small_faces = tile_small_faces
         self._tile_min_score = max(min_score, TILE_MIN_SCORE)
         # Close before interpreter teardown: mediapipe's own __del__ fails once its C bindings are gone.
-        self._finalizer = weakref.finalize(self, self._detector.close)
+        self._finalizer = weakref.finalize(self, _close_quietly, self._detector)
 
     def detect(self, rgb: np.ndarray, near: FaceBox | None = None) -> list[FaceBox]:
         """All faces in an HxWx3 uint8 RGB frame, largest first.

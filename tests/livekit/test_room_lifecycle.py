@@ -346,7 +346,7 @@ async def test_a_slow_classifier_drops_and_counts_frames_instead_of_queueing(mod
 
 
 async def test_summary_is_retried_while_the_database_is_away(models, database, monkeypatch, start_call, live):
-    monkeypatch.setattr("bot.livekit.call.SUMMARY_RETRY_DELAYS_S", (0.05, 0.05, 0.05))
+    monkeypatch.setattr("bot.calls.runner.SUMMARY_RETRY_DELAYS_S", (0.05, 0.05, 0.05))
     room, session, _call, task = await start_call(models, database)
     real_finish, failures = session.finish, []
 

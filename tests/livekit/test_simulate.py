@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.livekit.recovery import finalise_crashed_calls
+from bot.calls.recovery import finalise_crashed_calls
 from bot.livekit.room import RoomOptions
 from bot.livekit.simulate import ParticipantSpecError, SimulatedParticipant, simulate_call
 from bot.pipeline.config import PipelineConfig

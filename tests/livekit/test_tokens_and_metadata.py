@@ -10,9 +10,9 @@ from livekit import api
 
 from bot.livekit.credentials import LiveKitCredentials, MissingCredentialsError
 from bot.livekit.metadata import InvalidMetadataError, metadata_for_job, parse_metadata
-from bot.livekit.participants import apply_phone_policy, mask_phone_number, stored_attributes
 from bot.livekit.tokens import mint_join_token
 from bot.livekit.worker import PERMISSIONS, build_server
+from bot.policy.pii import Redactor, apply_phone_policy, mask_phone_number
 
 CREDENTIALS = LiveKitCredentials(
     url="ws://127.0.0.1:7880", api_key="devkey", api_secret="secret-for-tests-32-bytes-long!!"
@@ -116,7 +116,7 @@ def test_phone_numbers_are_masked_by_default():
     assert apply_phone_policy("+4915112345689", "masked") == "+4915*******89"
     assert apply_phone_policy("+4915112345689", "full") == "+4915112345689"
     assert apply_phone_policy(None, "masked") is None
-    attributes = stored_attributes({"sip.phoneNumber": "+4915112345689", "sip.callID": "c1"}, "masked")
+    attributes = Redactor("masked").attributes({"sip.phoneNumber": "+4915112345689", "sip.callID": "c1"})
     assert attributes == {"sip.phoneNumber": "+4915*******89", "sip.callID": "c1"}
 
 

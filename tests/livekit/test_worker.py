@@ -13,10 +13,10 @@ from livekit.protocol import agent
 from livekit.protocol import models as lk_models
 from sqlalchemy import select
 
+from bot.calls.recovery import finalise_crashed_calls
 from bot.cli import main
 from bot.livekit import worker
 from bot.livekit.fake_room import FakeRoom
-from bot.livekit.recovery import finalise_crashed_calls
 from bot.livekit.worker import GRACE_ENV, entrypoint, on_request
 from storage.db import Database
 from storage.models import CallRow, utcnow

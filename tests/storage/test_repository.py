@@ -27,7 +27,7 @@ def test_call_round_trip_keeps_metadata_and_utc_times(db):
 
 def test_bad_choices_are_refused(db):
     with pytest.raises(ValueError, match="source must be one of"):
-        repository.create_call(db, room="r", source="zoom")
+        repository.create_call(db, room="r", source="skype")
     call_id = repository.create_call(db, room="r", source="file")
     with pytest.raises(ValueError, match="kind must be one of"):
         repository.upsert_participant(db, call_id, "x", kind="agent")
