@@ -1,12 +1,16 @@
-"""Find labelled media in a folder: EmoDB, nEMO, RAVDESS, CREMA-D file names or `<label>/<file>`.
+"""Find labelled media in a folder: EmoDB, nEMO, ASED, EMOVO, RAVDESS, CREMA-D names or `<label>/<file>`.
 
 Every reader (voice training, voice/face eval) goes through `walk_corpus`, so a corpus is recognised
 the same way everywhere. Labels come out canonical (`emotion_models.labels.canonical_label`); items
 whose class has no place in our label set (EmoDB boredom, contempt) keep `label=None` and are counted
 as skipped by `walk_corpus`.
 
-`speaker` is the corpus' own speaker id ("08", "EB0", "01", "1001"); ids of different corpora can
-collide, so `CorpusItem.speaker_key` ("emodb/08") is the one to group by.
+`speaker` is the corpus' own speaker id ("08", "EB0", "01", "f1", "1001"); ids of different corpora
+can collide, so `CorpusItem.speaker_key` ("emodb/08") is the one to group by.
+
+ASED v1 holds four byte-identical pairs (repetition 2 = repetition 1 of the same speaker and
+sentence): the second file of each is skipped as `duplicate`, so a copy can never sit in a test fold
+while its twin trains.
 """
 
 from __future__ import annotations
@@ -84,6 +88,30 @@ _CREMAD_EMOTIONS = {
 }
 
 
+# ASED `xN-SS-RR-GG-PP`: emotion letter + source folder number (n1 f2 h3 s4 a5), sentence 01-07,
+# repetition, gender (01 female, 02 male; wrong in 5 files, so never used), speaker 01-65. One file
+# name is upper case (`S4-...`): matched case-insensitively.
+_ASED_RE = re.compile(
+    r"^(?P<emo>n1|f2|h3|s4|a5)-(?P<sent>0[1-7])-(?P<rep>0[12])-(?P<gg>0[12])-(?P<spk>\d{2})$", re.IGNORECASE
+)
+_ASED_EMOTIONS = {"n1": "neutral", "f2": "fearful", "h3": "happy", "s4": "sad", "a5": "angry"}
+# The second file of each byte-identical pair in ASED v1 (the source's `duplicate_of` column).
+ASED_DUPLICATES: frozenset[str] = frozenset(
+    {"h3-01-02-02-08", "s4-03-02-01-23", "n1-07-02-02-53", "a5-07-02-02-63"}
+)
+# EMOVO `emo-spk-sent`: Italian emotion code, speaker f1-f3 / m1-m3, sentence code (b1-b3 d1-d2 l1-l4 n1-n5).
+_EMOVO_RE = re.compile(r"^(?P<emo>rab|dis|pau|gio|neu|tri|sor)-(?P<spk>[fm][1-3])-(?P<sent>[bdln]\d)$")
+_EMOVO_EMOTIONS = {
+    "rab": "angry",
+    "dis": "disgust",
+    "pau": "fear",
+    "gio": "happy",
+    "neu": "neutral",
+    "tri": "sad",
+    "sor": "surprise",
+}
+
+
 def _label_or_none(emotion: str) -> str | None:
     """Canonical label, or None for a class we deliberately leave out (boredom, contempt)."""
     if emotion.lower() not in LABEL_ALIASES:
@@ -106,6 +134,26 @@ def parse_nemo(path: Path) -> CorpusItem | None:
     return CorpusItem(path, canonical_label(m["emo"]), m["spk"], "nemo", m["emo"])
 
 
+def parse_ased(path: Path) -> CorpusItem | None:
+    m = _ASED_RE.match(path.stem)
+    if m is None:
+        return None
+    emotion = _ASED_EMOTIONS[m["emo"].lower()]
+    return CorpusItem(path, canonical_label(emotion), m["spk"], "ased", emotion)
+
+
+def parse_emovo(path: Path) -> CorpusItem | None:
+    m = _EMOVO_RE.match(path.stem)
+    if m is None:
+        return None
+    return CorpusItem(path, _EMOVO_EMOTIONS[m["emo"]], m["spk"], "emovo", m["emo"])
+
+
+def is_duplicate(item: CorpusItem) -> bool:
+    """A known copy of another file of the corpus (dropped so it cannot leak across folds)."""
+    return item.corpus == "ased" and item.path.stem.lower() in ASED_DUPLICATES
+
+
 def parse_ravdess(path: Path) -> CorpusItem | None:
     m = _RAVDESS_RE.match(path.stem)
     if m is None:
@@ -125,6 +173,8 @@ def parse_cremad(path: Path) -> CorpusItem | None:
 NAME_PARSERS: tuple[Callable[[Path], CorpusItem | None], ...] = (
     parse_emodb,
     parse_nemo,
+    parse_ased,
+    parse_emovo,
     parse_ravdess,
     parse_cremad,
 )
@@ -158,7 +208,8 @@ def walk_corpus(
     `<label>/<file>` tree (the folder is the label; a corpus file name inside still supplies the
     speaker); otherwise every file name must follow one of the corpus schemes. Skip reasons:
     `unrecognised_name`, `no_label:<class>` (a class outside our seven, e.g. boredom),
-    `unknown_label_folder:<name>` (a folder beside the label folders whose name is no label).
+    `unknown_label_folder:<name>` (a folder beside the label folders whose name is no label),
+    `duplicate` (a known copy of another file: ASED_DUPLICATES).
     """
     root = Path(root)
     if not root.is_dir():
@@ -179,6 +230,8 @@ def walk_corpus(
                 item = CorpusItem(path, label, speaker, corpus, folder.name)
                 if label is None:
                     skipped[f"no_label:{folder.name.lower()}"] += 1
+                elif named is not None and is_duplicate(named):
+                    skipped["duplicate"] += 1
                 else:
                     items.append(item)
     else:
@@ -188,6 +241,8 @@ def walk_corpus(
                 skipped["unrecognised_name"] += 1
             elif item.label is None:
                 skipped[f"no_label:{item.emotion}"] += 1
+            elif is_duplicate(item):
+                skipped["duplicate"] += 1
             else:
                 items.append(item)
     return items, dict(skipped)

@@ -1,8 +1,13 @@
-"""Voice-emotion classifier at run time: utterance inputs (statistics + encoder) -> ONNX -> probabilities."""
+"""Voice-emotion classifier at run time: utterance inputs (the model names its front end) -> probabilities.
+
+The model's metadata `frontend_version` says which feature blocks it was trained on (inputs.py);
+the loader builds exactly that front end and loads only the encoders it needs, once per process.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,12 +15,13 @@ import numpy as np
 import onnxruntime as ort
 
 from emotion_models.labels import LABELS
-from emotion_models.voice.encoder import VoiceEncoder
-from emotion_models.voice.inputs import FRONTEND_VERSION, NUM_INPUTS, utterance_inputs
+from emotion_models.voice.inputs import Encoders, FrontEnd, FrontEndError, utterance_inputs
 from emotion_models.voice.session import cpu_session
 from emotion_models.voice.speaker_norm import SpeakerNormaliser, SpeakerPrior, with_speaker_features
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "voice_emotion.onnx"
+# Another model file for every loader in the process (benchmarks, trying a candidate in the bot).
+MODEL_ENV = "EMOTION_BOT_VOICE_MODEL"
 INPUT_NAME = "features"
 OUTPUT_NAME = "probabilities"
 # Metadata key of a model trained on per-speaker normalised features (value: the prior, JSON).
@@ -34,25 +40,25 @@ class VoiceEmotionClassifier:
     utterance. Without one, an utterance is normalised with the prior alone ("an average speaker").
     """
 
-    def __init__(self, session: ort.InferenceSession, path: Path, encoder: VoiceEncoder) -> None:
+    def __init__(self, session: ort.InferenceSession, path: Path, threads: int = 1) -> None:
         self._session = session
         self.path = path
-        self.encoder = encoder
         self.metadata: dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
         labels = json.loads(self.metadata.get("labels", "[]"))
         if tuple(labels) != LABELS:
             raise ModelMismatchError(f"{path}: labels {labels} differ from {list(LABELS)}")
-        frontend = self.metadata.get("frontend_version")
-        if frontend != FRONTEND_VERSION:
-            raise ModelMismatchError(
-                f"{path}: built for front end {frontend!r}, this code is {FRONTEND_VERSION!r}"
-            )
+        try:
+            self.frontend = FrontEnd.parse(self.metadata.get("frontend_version", ""))
+        except FrontEndError as exc:
+            raise ModelMismatchError(f"{path}: built for a front end this code lacks ({exc})") from exc
+        self.num_inputs = self.frontend.width
+        self.encoders = Encoders.for_frontend(self.frontend, threads)
         prior_json = self.metadata.get(SPEAKER_PRIOR_KEY)
         self.speaker_prior = SpeakerPrior.from_json(prior_json) if prior_json else None
-        if self.speaker_prior is not None and self.speaker_prior.mean.shape != (NUM_INPUTS,):
+        if self.speaker_prior is not None and self.speaker_prior.mean.shape != (self.num_inputs,):
             raise ModelMismatchError(f"{path}: speaker prior has {self.speaker_prior.mean.shape[0]} features")
         # A speaker-normalised model takes raw and normalised features side by side.
-        expected = NUM_INPUTS * (2 if self.speaker_prior is not None else 1)
+        expected = self.num_inputs * (2 if self.speaker_prior is not None else 1)
         width = session.get_inputs()[0].shape[1]
         if width != expected:
             raise ModelMismatchError(f"{path}: input has {width} columns, expected {expected}")
@@ -67,24 +73,27 @@ class VoiceEmotionClassifier:
 
     @classmethod
     def load(cls, path: Path | None = None, threads: int = 1) -> VoiceEmotionClassifier:
-        """Open the shipped model (or `path`) and the voice encoder with `threads` intra-op threads."""
-        path = Path(path) if path is not None else DEFAULT_MODEL
+        """Open `path` (else $EMOTION_BOT_VOICE_MODEL, else the shipped model) and the encoders it
+        needs, with `threads` intra-op threads."""
+        if path is None:
+            path = Path(os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+        path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"voice model not found: {path}")
         session = cpu_session(str(path), threads)
-        return cls(session, path, VoiceEncoder.load(threads=threads))
+        return cls(session, path, threads)
 
     def predict_features(
         self,
         features: np.ndarray,
         normalisers: Sequence[SpeakerNormaliser | None] | None = None,
     ) -> np.ndarray:
-        """(N, NUM_INPUTS) utterance inputs (inputs.py) -> (N, 7) float32 probabilities in LABELS order.
+        """(N, num_inputs) utterance inputs (inputs.py) -> (N, 7) float32 probabilities in LABELS order.
 
         `normalisers[i]` is row i's speaker (rows of one speaker in the order they were spoken);
         each is updated with its rows. Ignored by a model without speaker normalisation.
         """
-        features = np.asarray(features, dtype=np.float32).reshape(-1, NUM_INPUTS)
+        features = np.asarray(features, dtype=np.float32).reshape(-1, self.num_inputs)
         if features.shape[0] == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
         if normalisers is not None and len(normalisers) != features.shape[0]:
@@ -117,5 +126,5 @@ class VoiceEmotionClassifier:
         if len(waves) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
         return self.predict_features(
-            np.stack([utterance_inputs(w, self.encoder) for w in waves]), normalisers
+            np.stack([utterance_inputs(w, self.encoders, self.frontend) for w in waves]), normalisers
         )

@@ -40,8 +40,10 @@ TARGET_DBFS = -30.0
 MIN_FRAMES = 2
 
 
-def slaney_mel_filterbank() -> np.ndarray:
-    """(ENCODER_N_FFT//2+1, N_ENCODER_MELS) Slaney-scale, area-normalised filters (librosa's default)."""
+def slaney_mel_filterbank(n_mels: int = N_ENCODER_MELS, n_fft: int = ENCODER_N_FFT) -> np.ndarray:
+    """(n_fft//2+1, n_mels) Slaney-scale, area-normalised filters, 0-8000 Hz (librosa's default).
+
+    Resemblyzer (40 bands) and Whisper (80 bands, whisper.py) were both trained on these."""
     f_sp = 200.0 / 3
     min_log_hz = 1000.0
     min_log_mel = min_log_hz / f_sp
@@ -56,10 +58,8 @@ def slaney_mel_filterbank() -> np.ndarray:
     def mel_to_hz(mel: np.ndarray) -> np.ndarray:
         return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
-    edges = mel_to_hz(
-        np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(SAMPLE_RATE / 2)), N_ENCODER_MELS + 2)
-    )
-    filters = triangular_filters(edges, ENCODER_N_FFT)
+    edges = mel_to_hz(np.linspace(hz_to_mel(np.array(0.0)), hz_to_mel(np.array(SAMPLE_RATE / 2)), n_mels + 2))
+    filters = triangular_filters(edges, n_fft)
     return (filters * (2.0 / (edges[2:] - edges[:-2]))[None, :]).astype(np.float32)
 
 

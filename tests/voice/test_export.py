@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from emotion_models.voice.classifier import INPUT_NAME, VoiceEmotionClassifier
-from emotion_models.voice.inputs import NUM_INPUTS
+from emotion_models.voice.inputs import FRONTEND_VERSION, NUM_INPUTS
 from training.voice.export import save_onnx
 from training.voice.models import Classifier, DenseEnsemble, DenseModel, fit
 
@@ -33,7 +33,7 @@ def test_onnx_matches_numpy(approach: str, rows: tuple, tmp_path: Path) -> None:
     x, y, corpora = rows
     model: Classifier = _ensemble(rows) if approach == "ensemble" else fit("mlp", x, y, corpora, steps=60)
     path = tmp_path / "voice.onnx"
-    save_onnx(model, path, {"approach": approach})
+    save_onnx(model, path, {"approach": approach}, FRONTEND_VERSION)
 
     clf = VoiceEmotionClassifier.load(path)
     np.testing.assert_allclose(clf.predict_features(x[:50]), model.predict_proba(x[:50]), atol=1e-5)

@@ -8,6 +8,9 @@ every segment as it closes, with the process pinned to one core and onnxruntime 
 RTF = processing time / audio duration (target <= 0.02: a minute of audio in <= 1.2 s). The RTF is
 taken from the process's CPU time, which is what one core spends whatever else shares the machine;
 the wall-clock figure is reported beside it (on a busy machine it includes time spent waiting).
+`rtf_<part>` splits the classifier's share by front-end part (trimming, each feature block, the
+MLP), so what each encoder costs is on record. `--model` (or $EMOTION_BOT_VOICE_MODEL) times a
+candidate model instead of the shipped one.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import numpy as np
 from emotion_models.corpora import AUDIO_SUFFIXES, walk_corpus
 from emotion_models.voice.audio import SAMPLE_RATE, load_audio
 from emotion_models.voice.classifier import VoiceEmotionClassifier
-from emotion_models.voice.vad import StreamingVAD
+from emotion_models.voice.inputs import block_features
+from emotion_models.voice.trim import trim_silence
+from emotion_models.voice.vad import StreamingVAD, segment_wave
 
 CHUNK = SAMPLE_RATE // 50  # 20 ms
 
@@ -79,6 +84,24 @@ def run(stream: np.ndarray, classifier: VoiceEmotionClassifier) -> dict[str, flo
     }
 
 
+def block_costs(stream: np.ndarray, classifier: VoiceEmotionClassifier) -> dict[str, float]:
+    """RTF of each part of the classifier's front end on the stream's VAD segments (CPU time)."""
+    segments = [s.samples for s in segment_wave(stream.astype(np.float32) / 32768.0, StreamingVAD())]
+    audio_s = stream.shape[0] / SAMPLE_RATE
+    costs: dict[str, float] = {}
+    t0 = time.process_time()
+    trimmed = [trim_silence(w) for w in segments] if classifier.frontend.trim else segments
+    costs["trim"] = time.process_time() - t0
+    for block in classifier.frontend.blocks:
+        t0 = time.process_time()
+        rows = [block_features(w, block, classifier.encoders) for w in trimmed]
+        costs[block] = time.process_time() - t0
+    t0 = time.process_time()
+    classifier.predict_features(np.zeros((len(rows), classifier.num_inputs), np.float32))
+    costs["classifier"] = time.process_time() - t0
+    return {f"rtf_{k}": round(v / audio_s, 5) for k, v in costs.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="folder holding emodb/ and nemo/")
@@ -94,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     run(stream[: SAMPLE_RATE * 5], classifier)  # warm-up: sessions, caches
     best = min((run(stream, classifier) for _ in range(args.repeats)), key=lambda r: r["rtf"])
     result = {"benchmark": "voice_vad_plus_classifier", "cores": 1, "chunk_ms": 20, **best}
+    result |= {"frontend": classifier.frontend.name, **block_costs(stream, classifier)}
     if not args.json:
         print(f"{best['audio_s']} s of audio in {best['total_cpu_s']} s CPU on one core: RTF {best['rtf']}")
     print(json.dumps(result))

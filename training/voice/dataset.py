@@ -5,8 +5,13 @@ Featurising ~5k clips in several augmented versions is the slow part of training
 versions. The cache holds each version's per-frame tracks (features.frame_tracks), not the
 statistics: the utterance statistics are recomputed from the tracks in seconds, so a change to the
 statistics does not pay for the spectrograms, pitch and augmentation again. Beside the tracks it
-holds each version's pooled voice-encoder features (emotion_models/voice/encoder.py), which come
-from a frozen network and need no recomputing.
+holds each version's pooled features of the two frozen encoders (Resemblyzer,
+emotion_models/voice/encoder.py; Whisper-base, emotion_models/voice/whisper.py), which need no
+recomputing, so a table holds every block of emotion_models.voice.inputs.BLOCKS and each front end
+compared in training is a selection of its columns.
+
+Every clip is trimmed (emotion_models/voice/trim.py) before anything else, as at run time; the
+clip's length before and after trimming is kept for the duration-only leakage check.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from tqdm import tqdm
 
 from emotion_models.corpora import AUDIO_SUFFIXES, CorpusItem, walk_corpus
 from emotion_models.labels import LABEL_INDEX
-from emotion_models.voice.audio import AudioDecodeError, load_audio
+from emotion_models.voice.audio import SAMPLE_RATE, AudioDecodeError, load_audio
 from emotion_models.voice.encoder import ENCODER_FEATURES, ENCODER_VERSION, VoiceEncoder
 from emotion_models.voice.features import NUM_FEATURES, TRACK_WIDTH, TRACKS_VERSION, utterance_statistics
-from emotion_models.voice.inputs import NUM_INPUTS
+from emotion_models.voice.inputs import BLOCKS, FrontEnd
+from emotion_models.voice.trim import TRIM_VERSION, trim_silence
+from emotion_models.voice.whisper import WHISPER_FEATURES, WHISPER_VERSION, WhisperEncoder
 from training.voice.augment import AUGMENT_VERSION, version
 from training.voice.frontend import training_encoder_features, training_tracks
 
@@ -38,40 +45,76 @@ log = logging.getLogger("training.voice")
 class FeatureTable:
     """features[i, v] is version v of clip i (0 clean, 1 telephone, >= 2 augmented)."""
 
-    features: np.ndarray  # (N, V, NUM_INPUTS) float32: statistics, then encoder features
+    features: np.ndarray  # (N, V, width) float32: the blocks of `blocks`, side by side
     labels: np.ndarray  # (N,) int64 index into LABELS
     speakers: np.ndarray  # (N,) str speaker_key
     corpora: np.ndarray  # (N,) str
+    names: np.ndarray | None = None  # (N,) str file stem
+    durations: np.ndarray | None = None  # (N, 2) float32 seconds: as recorded, after trimming
+    blocks: tuple[str, ...] = BLOCKS
 
     def subset(self, mask: np.ndarray) -> FeatureTable:
-        return FeatureTable(self.features[mask], self.labels[mask], self.speakers[mask], self.corpora[mask])
+        return FeatureTable(
+            self.features[mask],
+            self.labels[mask],
+            self.speakers[mask],
+            self.corpora[mask],
+            None if self.names is None else self.names[mask],
+            None if self.durations is None else self.durations[mask],
+            self.blocks,
+        )
+
+    def select(self, frontend: FrontEnd) -> FeatureTable:
+        """The columns of one front end's blocks (the table must hold all of them)."""
+        missing = set(frontend.blocks) - set(self.blocks)
+        if missing:
+            raise ValueError(f"table lacks blocks {sorted(missing)}")
+        features = self.features[:, :, frontend.columns(self.blocks)]
+        return FeatureTable(
+            features, self.labels, self.speakers, self.corpora, self.names, self.durations, frontend.blocks
+        )
 
     @staticmethod
     def concat(tables: list[FeatureTable]) -> FeatureTable:
+        def cat(name: str) -> np.ndarray | None:
+            parts = [getattr(t, name) for t in tables]
+            return None if any(p is None for p in parts) else np.concatenate(parts)
+
+        if len({t.blocks for t in tables}) != 1:
+            raise ValueError("tables hold different feature blocks")
         return FeatureTable(
             np.concatenate([t.features for t in tables]),
             np.concatenate([t.labels for t in tables]),
             np.concatenate([t.speakers for t in tables]),
             np.concatenate([t.corpora for t in tables]),
+            cat("names"),
+            cat("durations"),
+            tables[0].blocks,
         )
 
 
 _ENCODER: VoiceEncoder | None = None  # one per worker process, loaded by _init_worker
+_WHISPER: WhisperEncoder | None = None
+ClipResult = tuple[list[np.ndarray], np.ndarray, np.ndarray, tuple[float, float]]
 
 
-def _clip_tracks(job: tuple[str, int]) -> tuple[list[np.ndarray], np.ndarray] | None:
-    """Frame tracks of every version of one clip and (versions, ENCODER_FEATURES) encoder features."""
+def _clip_tracks(job: tuple[str, int]) -> ClipResult | None:
+    """One clip's frame tracks per version, (versions, ENCODER_FEATURES) Resemblyzer and
+    (versions, WHISPER_FEATURES) Whisper features, and its (recorded, trimmed) length in seconds."""
     path, n_versions = job
     try:
-        wave = load_audio(path)
+        recorded = load_audio(path)
     except AudioDecodeError as exc:
         log.warning("skipping %s", exc)
         return None
-    assert _ENCODER is not None
+    assert _ENCODER is not None and _WHISPER is not None
+    wave = trim_silence(recorded)  # before augmentation: a version never sees the padding either
     seed = zlib.crc32(Path(path).name.encode())
     waves = [version(wave, v, seed) for v in range(n_versions)]
     encoded = np.stack([training_encoder_features(w, _ENCODER) for w in waves])
-    return [training_tracks(w) for w in waves], encoded
+    whispered = np.stack([_WHISPER.features(w) for w in waves])
+    lengths = (recorded.size / SAMPLE_RATE, wave.size / SAMPLE_RATE)
+    return [training_tracks(w) for w in waves], encoded, whispered, lengths
 
 
 def _statistics(tracks: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -84,14 +127,16 @@ def _statistics(tracks: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _init_worker() -> None:
-    global _ENCODER
+    global _ENCODER, _WHISPER
     torch.set_num_threads(1)
     _ENCODER = VoiceEncoder.load(threads=1)
+    _WHISPER = WhisperEncoder.shared(threads=1)
 
 
 def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
-    # The cache depends on the frame tracks (features.py), the encoder (encoder.py) and the augmentation.
-    digest = hashlib.sha256(f"{TRACKS_VERSION}|{ENCODER_VERSION}|{AUGMENT_VERSION}|{n_versions}".encode())
+    # The cache depends on trimming, the frame tracks (features.py), both encoders and the augmentation.
+    versions = f"{TRIM_VERSION}|{TRACKS_VERSION}|{ENCODER_VERSION}|{WHISPER_VERSION}|{AUGMENT_VERSION}"
+    digest = hashlib.sha256(f"{versions}|{n_versions}".encode())
     for item in items:
         digest.update(f"{item.path.name}|{item.label}|{item.speaker_key}\n".encode())
     return digest.hexdigest()[:16]
@@ -99,9 +144,9 @@ def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
 
 def _extract_tracks(
     items: list[CorpusItem], n_versions: int, workers: int, desc: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Concatenated frame tracks, (clips, versions) frame counts, (clips, versions, ENCODER_FEATURES)
-    encoder features and the indices of readable items."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Concatenated frame tracks, (clips, versions) frame counts, (clips, versions, width) Resemblyzer
+    and Whisper features, (clips, 2) lengths and the indices of readable items."""
     jobs = [(str(item.path), n_versions) for item in items]
     if workers > 1:
         with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
@@ -113,13 +158,15 @@ def _extract_tracks(
     per_version = [t for i in keep for t in results[i][0]]  # type: ignore[index]
     lengths = np.array([len(t) for t in per_version], dtype=np.int64).reshape(len(keep), n_versions)
     encoded = np.stack([results[i][1] for i in keep]).astype(np.float32)  # type: ignore[index]
-    return np.concatenate(per_version).astype(np.float32), lengths, encoded, keep
+    whispered = np.stack([results[i][2] for i in keep]).astype(np.float32)  # type: ignore[index]
+    durations = np.array([results[i][3] for i in keep], dtype=np.float32)  # type: ignore[index]
+    return np.concatenate(per_version).astype(np.float32), lengths, encoded, whispered, durations, keep
 
 
 def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: int = 1) -> FeatureTable:
     """Featurise every labelled clip under root (any layout walk_corpus knows), with a disk cache.
 
-    features[i, v] is the classifier input of version v of clip i (emotion_models.voice.inputs)."""
+    features[i, v] holds every block of emotion_models.voice.inputs.BLOCKS for version v of clip i."""
     items, skipped = walk_corpus(root, AUDIO_SUFFIXES)
     if not items:
         raise ValueError(f"no labelled audio under {root} (skipped: {skipped})")
@@ -127,24 +174,32 @@ def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: 
     cache = cache_dir / f"tracks-{root.resolve().name}-{_cache_key(items, n_versions)}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            tracks, lengths, encoded = z["tracks"], z["lengths"], z["encoded"]
+            tracks, lengths, encoded, whispered = z["tracks"], z["lengths"], z["encoded"], z["whispered"]
             labels, speakers, corpora = z["labels"], z["speakers"], z["corpora"]
+            names, durations = z["names"], z["durations"]
     else:
-        tracks, lengths, encoded, keep = _extract_tracks(items, n_versions, workers, root.name)
+        tracks, lengths, encoded, whispered, durations, keep = _extract_tracks(
+            items, n_versions, workers, root.name
+        )
         assert tracks.shape[1] == TRACK_WIDTH and encoded.shape[2] == ENCODER_FEATURES
+        assert whispered.shape[2] == WHISPER_FEATURES
         labels = np.array([LABEL_INDEX[items[i].label] for i in keep], dtype=np.int64)  # type: ignore[index]
         speakers = np.array([items[i].speaker_key for i in keep])
         corpora = np.array([items[i].corpus for i in keep])
+        names = np.array([items[i].path.stem for i in keep])
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.savez(
             cache,
             tracks=tracks,
             lengths=lengths,
             encoded=encoded,
+            whispered=whispered,
+            durations=durations,
+            names=names,
             labels=labels,
             speakers=speakers,
             corpora=corpora,
         )
-    features = np.concatenate([_statistics(tracks, lengths), encoded], axis=2)
-    assert features.shape[2] == NUM_INPUTS
-    return FeatureTable(features, labels, speakers, corpora)
+    features = np.concatenate([_statistics(tracks, lengths), encoded, whispered], axis=2)
+    assert features.shape[2] == NUM_FEATURES + ENCODER_FEATURES + WHISPER_FEATURES
+    return FeatureTable(features, labels, speakers, corpora, names, durations)

@@ -17,7 +17,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from emotion_models.labels import LABELS
 from emotion_models.voice.classifier import INPUT_NAME, OUTPUT_NAME
-from emotion_models.voice.inputs import FRONTEND_VERSION
 from training.voice.models import Classifier, DenseEnsemble, DenseModel
 
 OPSET = 17
@@ -48,8 +47,9 @@ def _member_nodes(
     return nodes, inits
 
 
-def to_onnx(model: Classifier, metadata: dict[str, str]) -> onnx.ModelProto:
-    """Build the ONNX model; metadata values are stored as strings beside labels and front end."""
+def to_onnx(model: Classifier, metadata: dict[str, str], frontend_version: str) -> onnx.ModelProto:
+    """Build the ONNX model; metadata values are stored as strings beside labels and the front end
+    (`emotion_models.voice.inputs.FrontEnd.version`: what the run-time loader rebuilds)."""
     if isinstance(model, DenseEnsemble):
         nodes, inits, outputs = [], [], []
         for k, member in enumerate(model.members):
@@ -71,12 +71,12 @@ def to_onnx(model: Classifier, metadata: dict[str, str]) -> onnx.ModelProto:
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="emotion-bot"
     )
     proto.ir_version = 9
-    meta = {"labels": json.dumps(list(LABELS)), "frontend_version": FRONTEND_VERSION, **metadata}
+    meta = {"labels": json.dumps(list(LABELS)), "frontend_version": frontend_version, **metadata}
     helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     return proto
 
 
-def save_onnx(model: Classifier, path: Path, metadata: dict[str, str]) -> None:
+def save_onnx(model: Classifier, path: Path, metadata: dict[str, str], frontend_version: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(to_onnx(model, metadata), str(path))
+    onnx.save(to_onnx(model, metadata, frontend_version), str(path))

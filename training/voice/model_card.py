@@ -2,9 +2,10 @@
 
     python -m training.voice.model_card --report runs/voice/report.json [--report OTHER_RUN/report.json]
 
-Prints Markdown tables (LOSO per approach, corpus and condition; the shipped approach's confusion
-matrices and per-speaker UAR; cross-corpus transfer) to paste into emotion_models/assets/voice_emotion.md,
-so no number in the card is typed by hand.
+Prints Markdown tables (the duration-only leakage check; LOSO per candidate, corpus and condition;
+leave-one-corpus-out per candidate and held-out corpus; the selected candidate's confusion matrices
+and per-fold UAR) to paste into emotion_models/assets/voice_emotion.md, so no number in the card is
+typed by hand.
 """
 
 from __future__ import annotations
@@ -44,7 +45,44 @@ def _confusion(report: dict[str, Any]) -> list[str]:
 def render(reports: list[dict[str, Any]]) -> str:
     main = reports[0]
     loso = {a: r for rep in reports for a, r in rep.get("loso", {}).items()}
-    out = ["### Leave-one-speaker-out (17 speakers), per corpus", "", *_loso_table(loso), ""]
+    out: list[str] = []
+    if "duration_only" in main:
+        out += [
+            "### Duration-only classifier (UAR; depth-4 tree on clip length, speaker-grouped folds)",
+            "",
+            "| corpus | chance | recorded length | after trimming | n |",
+            "|---|---|---|---|---|",
+        ]
+        for corpus, row in main["duration_only"].items():
+            out.append(
+                f"| {corpus} | {row['chance_uar']:.3f} | {row['recorded_uar']:.3f} "
+                f"| {row['trimmed_uar']:.3f} | {row['n']} |"
+            )
+        out.append("")
+    speakers = main.get("speakers", "all")
+    out += [f"### Speaker-independent folds ({speakers} speakers), per corpus", "", *_loso_table(loso), ""]
+    loco = {c: r for rep in reports for c, r in rep.get("cross_corpus", {}).items()}
+    if loco and all("clean" in conds for r in loco.values() for conds in r.values()):
+        out += [
+            "### Leave-one-corpus-out (train on the other corpora; UAR over the held-out corpus' labels)",
+            "",
+            "| candidate | held out | chance | UAR clean | macro-F1 clean | UAR phone | n |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for candidate, result in loco.items():
+            for corpus, conds in result.items():
+                c, t = conds["clean"], conds["telephone"]
+                out.append(
+                    f"| {candidate} | {corpus} | {c['chance_uar']:.3f} | {c['uar']:.3f} "
+                    f"| {c['macro_f1']:.3f} | {t['uar']:.3f} | {c['n']} |"
+                )
+            means = [conds["clean"]["uar"] for conds in result.values()]
+            phones = [conds["telephone"]["uar"] for conds in result.values()]
+            out.append(
+                f"| {candidate} | **mean** | | **{sum(means) / len(means):.3f}** | "
+                f"| {sum(phones) / len(phones):.3f} | |"
+            )
+        out.append("")
     final = main["final_approach"]
     if final in loso:
         for corpus, conds in loso[final]["corpora"].items():
@@ -57,24 +95,18 @@ def render(reports: list[dict[str, Any]]) -> str:
                 ]
         per_speaker = loso[final]["per_speaker_uar"]
         out += [
-            f"#### `{final}` UAR per held-out speaker (clean)",
+            f"#### `{final}` UAR per held-out speaker or speaker group (clean)",
             "",
             "| " + " | ".join(per_speaker) + " |",
             "|---" * len(per_speaker) + "|",
             "| " + " | ".join(f"{v:.2f}" for v in per_speaker.values()) + " |",
             "",
         ]
-    if "cross_corpus" in main:
-        out += [
-            f"### Cross-corpus transfer (`{final}`, clean)",
-            "",
-            "| train -> test | UAR | macro-F1 | UAR over the classes both corpora have | n |",
-            "|---|---|---|---|---|",
-        ]
-        for pair, rep in main["cross_corpus"].items():
-            shared = rep["uar_shared_classes"]
-            out.append(f"| {pair} | {rep['uar']:.3f} | {rep['macro_f1']:.3f} | {shared:.3f} | {rep['n']} |")
-        out.append("")
+    final_loco = main.get("cross_corpus", {}).get(final)
+    if final_loco:
+        for corpus, conds in final_loco.items():
+            title = f"#### `{final}` confusion matrix: {corpus} held out, clean (LOCO)"
+            out += [title, "", *_confusion(conds["clean"]), ""]
     out += [f"Timings (s): {json.dumps({i: r.get('timings') for i, r in enumerate(reports)})}", ""]
     return "\n".join(out)
 
