@@ -78,7 +78,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 if image is None:
                     skipped["unreadable"] = skipped.get("unreadable", 0) + 1
                     continue
-                if excluded is not None and _digest(image) in excluded:
+                if excluded is not None and pixel_digest(image) in excluded:
                     skipped["pixels_also_in_excluded_set"] = skipped.get("pixels_also_in_excluded_set", 0) + 1
                     continue
                 if detector is not None:
@@ -141,7 +141,8 @@ def _with_vote_labels(
     return out
 
 
-def _digest(image: np.ndarray) -> bytes:
+def pixel_digest(image: np.ndarray) -> bytes:
+    """Identity of an image by its decoded pixels (the same face saved twice under two names)."""
     return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
 
 
@@ -154,7 +155,7 @@ def _digests(root: Path, gray: bool) -> set[bytes]:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             image = _read(path, gray)
             if image is not None:
-                out.add(_digest(image))
+                out.add(pixel_digest(image))
     return out
 
 

@@ -28,7 +28,7 @@ from emotion_models.labels import LABELS
 from emotion_models.metrics import classification_report
 from training.face.ensemble import quantize_int8
 from training.face.ferplus_data import read_folder
-from training.face.ferplus_train import _area_40
+from training.face.ferplus_train import area_resized
 from training.face.net import FaceEmotionInference, FaceEmotionNet, export_onnx
 from training.face.train import expected_calibration_error, fit_temperature
 from training.face.warm_start import saved_net
@@ -86,7 +86,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     net, widths = load_net(args.weights)
     splits = read_folder(args.data, args.votes or args.data / "ferplus_votes.csv")
     val, train = splits["validation"], splits["train"]
-    pixels = _area_40(val.images)
+    pixels = area_resized(val.images)
     ferplus, folder, in_train = majority_labels(val.votes), val.folder_labels, val.in_train
 
     inference = FaceEmotionInference(net, 1.0).eval()
@@ -104,7 +104,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     export_onnx(inference, str(fp32))
     rng = np.random.default_rng(0)
     picked = rng.choice(len(train.images), min(1024, len(train.images)), replace=False)
-    calibration = _area_40(train.images[picked])
+    calibration = area_resized(train.images[picked])
     int8_model = quantize_int8(onnx.load(fp32), calibration, work / "quant")
     int8 = work / "face_emotion_int8.onnx"
     onnx.save(int8_model, int8)

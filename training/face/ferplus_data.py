@@ -11,7 +11,6 @@ in train (280 do). It exists to carry the data to a training machine that cannot
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotion_models.face.evaluate import pixel_digest
 from emotion_models.face.ferplus import VOTE_COLUMNS, read_votes
 from emotion_models.face.folder import scan_labelled_folder
 from emotion_models.labels import LABEL_INDEX
@@ -34,10 +34,6 @@ class VotedSplit:
     folder_labels: np.ndarray  # (N,) int64, the FER2013 folder label
     votes: np.ndarray  # (N, 10) int64 in VOTE_COLUMNS order; all zero where FER+ has no row
     in_train: np.ndarray  # (N,) bool: the same pixels occur in the train split (False for train itself)
-
-
-def pixel_digest(image: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
 
 
 def _read_split(root: Path, votes_csv: Path, split: str) -> tuple[list[bytes], list[int], np.ndarray]:

@@ -75,7 +75,7 @@ class Tensors:
     majority: torch.Tensor  # (N,) int64 FER+ majority label, -1 where none
 
 
-def _area_40(images: np.ndarray) -> np.ndarray:
+def area_resized(images: np.ndarray) -> np.ndarray:
     import cv2
 
     return np.stack([cv2.resize(im, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA) for im in images])
@@ -89,7 +89,7 @@ def to_tensors(split: VotedSplit, device: torch.device) -> Tensors:
 
     return Tensors(
         x48=norm(split.images),
-        x40=norm(_area_40(split.images)),
+        x40=norm(area_resized(split.images)),
         soft=torch.from_numpy(soft).to(device),
         usable=torch.from_numpy(usable).to(device),
         folder=torch.from_numpy(split.folder_labels).to(device),
