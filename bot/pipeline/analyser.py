@@ -3,8 +3,9 @@
 Producers (a file decoder, a LiveKit track reader) call `push_video` / `push_audio` from the event
 loop; both return at once. Two small tasks per participant drain the bounded queues: the video task
 sends one sampled frame at a time to the engine (face detection + classification, batched with the
-other participants), the audio task runs the streaming VAD off the loop and sends finished speech
-segments to the engine. Results become Observations (stored) and FusedPoints (stored + listeners).
+other participants), the audio task sends the waiting audio to the engine's VAD thread (batched
+with the other participants' too) and the finished speech segments to the classifier. Results
+become Observations (stored) and FusedPoints (stored + listeners).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bot.pipeline.observations import face_observation, voice_observation
 from bot.pipeline.queues import DropOldestQueue
 from bot.pipeline.sampler import FrameSampler
 from bot.pipeline.smoother import Smoother
+from bot.pipeline.speech import AudioChunk, Speech, SpeechStream
 from storage.records import FusedPoint, Observation
 
 if TYPE_CHECKING:
@@ -35,9 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-# Audio whose timestamp is further than this from where the stream should be (a mute, dropped
-# chunks, a reconnect) starts a new VAD stream, so segment times stay right after the gap.
-AUDIO_GAP_TOLERANCE_S = 0.5
 
 State = Literal["idle", "running", "closing", "excluded"]
 
@@ -54,13 +53,6 @@ class _Chunk:
     pcm: np.ndarray  # int16
     t: float
     captured: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Speech:
-    t_start: float
-    t_end: float
-    samples: np.ndarray  # float32 16 kHz
 
 
 class ParticipantAnalyser:
@@ -93,11 +85,9 @@ class ParticipantAnalyser:
         self._audio: DropOldestQueue[_Chunk] = DropOldestQueue(
             config.max_audio_queue_s, weight=lambda chunk: len(chunk.pcm) / SAMPLE_RATE
         )
-        self._vad: StreamingVAD | None = None
+        self._speech = SpeechStream(new_vad)
         # This participant's running voice statistics (the voice model compares each voice with itself).
         self.voice_speaker = engine.new_voice_speaker()
-        self._vad_origin_t = 0.0
-        self._vad_samples = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._state: State = "idle"
         self._last_warning = -math.inf
@@ -202,7 +192,7 @@ class ParticipantAnalyser:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._vad = None
+        self._speech.reset()
 
     @property
     def excluded(self) -> bool:
@@ -269,47 +259,23 @@ class ParticipantAnalyser:
     async def _audio_loop(self) -> None:
         while chunks := await self._audio.get_all():
             try:
-                speech = await self._engine.run_aux(self._vad_step, chunks)
+                speech = await self._engine.speech(self._speech, [AudioChunk(c.pcm, c.t) for c in chunks])
             except Exception as exc:  # a VAD failure loses this audio, never the participant
                 self.errors += 1
-                self._vad = None
+                self._speech.reset()
                 log.error("voice activity detection for %s failed: %r", self.identity, exc)
                 continue
             await self._classify_speech(speech, chunks[-1].captured)
         try:
-            speech = await self._engine.run_aux(self._vad_flush)
+            speech = await self._engine.speech(self._speech, [], final=True)
         except Exception as exc:
             self.errors += 1
+            self._speech.reset()
             log.error("voice activity detection for %s failed: %r", self.identity, exc)
             return
         await self._classify_speech(speech, time.monotonic())
 
-    def _vad_step(self, chunks: list[_Chunk]) -> list[_Speech]:
-        """Runs on the engine's VAD thread; only this analyser's audio task calls it, one at a time."""
-        speech: list[_Speech] = []
-        for chunk in chunks:
-            expected_t = self._vad_origin_t + self._vad_samples / SAMPLE_RATE
-            if self._vad is None or abs(chunk.t - expected_t) > AUDIO_GAP_TOLERANCE_S:
-                speech.extend(self._vad_flush())
-                self._vad = self._new_vad()
-                self._vad_origin_t = chunk.t
-                self._vad_samples = 0
-            speech.extend(self._timed(self._vad.push(chunk.pcm)))
-            self._vad_samples += len(chunk.pcm)
-        return speech
-
-    def _vad_flush(self) -> list[_Speech]:
-        if self._vad is None:
-            return []
-        speech = self._timed(self._vad.flush())
-        self._vad = None
-        return speech
-
-    def _timed(self, segments: list[Any]) -> list[_Speech]:
-        origin = self._vad_origin_t
-        return [_Speech(origin + seg.start, origin + seg.end, seg.samples) for seg in segments]
-
-    async def _classify_speech(self, speech: list[_Speech], captured: float) -> None:
+    async def _classify_speech(self, speech: list[Speech], captured: float) -> None:
         if not speech or self._state == "excluded":
             return
         # Submitted together so they share one classifier batch (with other participants' too).

@@ -5,7 +5,9 @@ result. One model thread takes whatever jobs are waiting (up to `max_batch`, wai
 `max_wait_s` for the batch to fill once it has one), runs the face detector on each frame, then ONE
 face-classifier call on the crops of all participants and ONE voice-classifier call on all
 segments. The thread is also the only thread that ever touches the detector (mediapipe graphs are
-per-thread). Streaming VAD runs on a second small pool so a long face batch never stalls audio.
+per-thread). Streaming VAD runs on a second thread so a long face batch never stalls audio; it too
+takes every participant's waiting audio at once and scores it in one batched VAD pass
+(`bot.pipeline.speech.advance_streams`).
 
 Jobs are plain `concurrent.futures.Future`s, so the engine serves any number of event loops (a test
 per loop, the worker's loop) and needs no task of its own. Its queue is bounded by construction:
@@ -19,12 +21,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from bot.pipeline.speech import AudioChunk, Speech, SpeechJob, SpeechStream, advance_streams
 
 if TYPE_CHECKING:
     from bot.pipeline.models import Models
@@ -33,10 +37,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 MAX_BATCH = 32
 MAX_WAIT_S = 0.02
+MAX_VAD_BATCH = 512  # participants' audio scored in one VAD pass
+# How long the VAD thread lets other participants' audio gather once one has some. Each model
+# call scores one 32 ms window of every stream in the batch, so a fuller batch costs far less per
+# window; speech segments still close within a second of their end.
+VAD_WAIT_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,10 @@ class InferenceEngine:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._aux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotion-vad")
+        self._vad_jobs: queue.SimpleQueue[tuple[SpeechJob, Future[list[Speech]]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._vad_thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
         self.face_frames = 0
@@ -78,6 +86,10 @@ class InferenceEngine:
         self.largest_batch = 0
         self.busy_s = 0.0
         self.errors = 0
+        self.vad_batches = 0
+        self.vad_jobs = 0
+        self.largest_vad_batch = 0
+        self.vad_busy_s = 0.0
 
     # -- async API for analysers ----------------------------------------------------------------
 
@@ -104,9 +116,24 @@ class InferenceEngine:
         """Per-participant voice statistics for a speaker-normalised model (None if it has none)."""
         return self.models.voice_classifier.new_normaliser()
 
-    async def run_aux(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a light streaming step (VAD) off the event loop, beside the model thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._aux, fn, *args)
+    async def speech(
+        self, stream: SpeechStream, chunks: Sequence[AudioChunk], *, final: bool = False
+    ) -> list[Speech]:
+        """Run a participant's waiting audio through its VAD stream (batched with everyone else's).
+
+        Returns the speech segments it completed; `final` also closes the stream (end of audio).
+        One job per stream at a time: the caller awaits each before sending the next.
+        """
+        job = SpeechJob(stream, chunks, final)
+        future: Future[list[Speech]] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("inference engine is closed")
+            if self._vad_thread is None:
+                self._vad_thread = threading.Thread(target=self._serve_vad, name="emotion-vad", daemon=True)
+                self._vad_thread.start()
+            self._vad_jobs.put((job, future))
+        return await asyncio.wrap_future(future)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -121,6 +148,10 @@ class InferenceEngine:
             else 0,
             "busy_s": round(self.busy_s, 3),
             "errors": self.errors,
+            "vad_batches": self.vad_batches,
+            "vad_mean_batch": round(self.vad_jobs / self.vad_batches, 2) if self.vad_batches else 0,
+            "largest_vad_batch": self.largest_vad_batch,
+            "vad_busy_s": round(self.vad_busy_s, 3),
         }
 
     def close(self) -> None:
@@ -129,7 +160,8 @@ class InferenceEngine:
             self._closed = True
             if self._thread is not None:
                 self._jobs.put(None)
-        self._aux.shutdown(wait=False, cancel_futures=True)
+            if self._vad_thread is not None:
+                self._vad_jobs.put(None)
 
     # -- model thread ---------------------------------------------------------------------------
 
@@ -221,6 +253,44 @@ class InferenceEngine:
         )
         for job, probs in zip(jobs, probabilities, strict=True):
             job.future.set_result(probs)
+
+    def _serve_vad(self) -> None:
+        """The VAD thread: every participant's waiting audio (gathered for up to VAD_WAIT_S) in one
+        batched pass."""
+        while True:
+            first = self._vad_jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            deadline = time.monotonic() + VAD_WAIT_S
+            while len(batch) < MAX_VAD_BATCH:
+                try:
+                    item = self._vad_jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._vad_jobs.put(None)  # finish this batch, then stop
+                    break
+                batch.append(item)
+            batch = [(job, future) for job, future in batch if future.set_running_or_notify_cancel()]
+            started = time.perf_counter()
+            self.vad_batches += 1
+            self.vad_jobs += len(batch)
+            self.largest_vad_batch = max(self.largest_vad_batch, len(batch))
+            results = advance_streams([job for job, _ in batch])
+            self.vad_busy_s += time.perf_counter() - started
+            for (_, future), result in zip(batch, results, strict=True):
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+        while True:  # closed: fail whatever is still queued
+            try:
+                item = self._vad_jobs.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and item[1].set_running_or_notify_cancel():
+                item[1].set_exception(RuntimeError("inference engine closed"))
 
     def _fail_pending(self) -> None:
         while True:

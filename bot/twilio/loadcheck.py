@@ -117,8 +117,10 @@ async def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: flo
 
 
 async def _health(base: str) -> dict[str, Any]:
+    """serve's Twilio counters, with the inference engine's batching stats under `engine`."""
     async with httpx.AsyncClient() as client:
-        return (await client.get(base + "/healthz")).json()["sources"]["twilio"]
+        body = (await client.get(base + "/healthz")).json()
+    return {**body["sources"]["twilio"], "engine": body.get("engine", {})}
 
 
 def _tracks(audio: list[Path], seconds: float, turn_s: float) -> dict[str, np.ndarray]:
@@ -237,6 +239,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "cores": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
         },
+        "engine": health.get("engine", {}),
         "finish_after_stop_s": round(finish_s, 1),
         "serve_log": str(workdir / "serve.log"),
     }

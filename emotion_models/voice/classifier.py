@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from emotion_models.labels import LABELS
-from emotion_models.voice.inputs import Encoders, FrontEnd, FrontEndError, utterance_inputs
+from emotion_models.voice.inputs import Encoders, FrontEnd, FrontEndError, batch_inputs
 from emotion_models.voice.session import cpu_session
 from emotion_models.voice.speaker_norm import SpeakerNormaliser, SpeakerPrior, with_speaker_features
 
@@ -125,6 +125,4 @@ class VoiceEmotionClassifier:
         """
         if len(waves) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        return self.predict_features(
-            np.stack([utterance_inputs(w, self.encoders, self.frontend) for w in waves]), normalisers
-        )
+        return self.predict_features(batch_inputs(waves, self.encoders, self.frontend), normalisers)

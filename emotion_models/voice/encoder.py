@@ -17,6 +17,7 @@ front ends together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,20 @@ class VoiceEncoder:
     def features(self, wave: np.ndarray) -> np.ndarray:
         """(ENCODER_FEATURES,) float32 encoder features of one 16 kHz mono utterance (numpy front end)."""
         return self.pooled(encoder_mel(wave))
+
+    def features_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, ENCODER_FEATURES): `features` of each wave, utterances of equal length in one call.
+
+        A live call's speech is mostly cut into windows of the VAD's maximum length, so most of a
+        batch shares one length; batching those halves the LSTM's cost per utterance. Utterances
+        are never padded (padding would change the pooled means), so each row equals `features`.
+        """
+        mels = [encoder_mel(w) for w in waves]
+        out = np.empty((len(mels), ENCODER_FEATURES), dtype=np.float32)
+        by_length: dict[int, list[int]] = {}
+        for i, mel in enumerate(mels):
+            by_length.setdefault(mel.shape[0], []).append(i)
+        for rows in by_length.values():
+            batch = np.stack([mels[i] for i in rows])
+            out[rows] = self._session.run([ENCODER_OUTPUT], {ENCODER_INPUT: batch})[0]
+        return out

@@ -15,6 +15,7 @@ MLP scored 0.606 UAR on the statistics alone and 0.652 with both (model card).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,3 +127,18 @@ def utterance_inputs(
     if frontend.trim:
         wave = trim_silence(wave)
     return np.concatenate([block_features(wave, b, encoders) for b in frontend.blocks]).astype(np.float32)
+
+
+def batch_inputs(waves: Sequence[np.ndarray], encoders: Encoders, frontend: FrontEnd) -> np.ndarray:
+    """(N, frontend.width) float32: `utterance_inputs` of each wave, the Resemblyzer block batched
+    across utterances (VoiceEncoder.features_batch); every row equals `utterance_inputs` of its wave."""
+    if frontend.trim:
+        waves = [trim_silence(w) for w in waves]
+    blocks = []
+    for block in frontend.blocks:
+        if block == RESEMBLYZER:
+            assert encoders.resemblyzer is not None, "front end needs the Resemblyzer encoder"
+            blocks.append(encoders.resemblyzer.features_batch(waves))
+        else:
+            blocks.append(np.stack([block_features(w, block, encoders) for w in waves]))
+    return np.concatenate(blocks, axis=1).astype(np.float32)

@@ -8,12 +8,18 @@ the previous window's last 64 samples (context), with the recurrent state carrie
 opened when the speech probability reaches `threshold`, and closed after `min_silence_s` below
 `threshold - 0.15` (Silero's own hysteresis). Long speech is cut into windows of at most
 `max_segment_s` that overlap by `overlap_s`, so the classifier sees bounded, comparable inputs.
+
+Many streams share one model: `advance(vads)` scores the waiting windows of several streams in ONE
+batched model call per 32 ms step (Silero's state has a batch axis; each row is exactly what a
+stream alone would get), about half the cost per window of one call per stream, which is what
+lets one process follow dozens of phone calls. `push` is `feed` + `advance([self])`.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +34,7 @@ CONTEXT = 64  # samples of the previous window prepended to each call
 HYSTERESIS = 0.15  # speech continues until the probability drops below threshold - this
 PAD_S = 0.1  # audio kept before the first and after the last speech window (Silero's onsets lag)
 
+_SAMPLE_RATE = np.array(SAMPLE_RATE, dtype=np.int64)  # the model's `sr` input
 _session: ort.InferenceSession | None = None
 _session_lock = threading.Lock()
 
@@ -89,12 +96,11 @@ class StreamingVAD:
         self._min_speech = round(min_speech_s * SAMPLE_RATE)
         self._pad = round(PAD_S * SAMPLE_RATE)
         self._session = shared_session()
-        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self._reset()
 
     def _reset(self) -> None:
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._model_input = np.zeros((1, CONTEXT + WINDOW), dtype=np.float32)
+        self._state = np.zeros((2, 128), dtype=np.float32)  # Silero's recurrent state, this stream's row
+        self._context = np.zeros(CONTEXT, dtype=np.float32)  # last samples of the previous window
         self._pending = np.zeros(0, dtype=np.float32)  # samples waiting for a full window
         self._processed = 0  # samples already scored by the model
         self._audio = np.zeros(0, dtype=np.float32)  # pre-roll while idle, the open window in speech
@@ -106,42 +112,50 @@ class StreamingVAD:
 
     def speech_probability(self, window: np.ndarray) -> float:
         """Run the model on one 512-sample window, carrying context and state (as the plugin does)."""
-        self._model_input[0, CONTEXT:] = window
-        out, self._state = self._session.run(
-            None, {"input": self._model_input, "state": self._state, "sr": self._sr}
-        )
-        self._model_input[0, :CONTEXT] = self._model_input[0, -CONTEXT:]
-        return float(out.item())
+        return float(_score(self._session, [self], np.asarray(window, np.float32)[None])[0])
+
+    def feed(self, chunk: np.ndarray) -> None:
+        """Queue int16 or float32 mono 16 kHz samples (any length) for the next `advance`."""
+        self._pending = np.concatenate([self._pending, int16_to_float(chunk).reshape(-1)])
+
+    @property
+    def waiting_windows(self) -> int:
+        """Full windows fed but not scored yet."""
+        return self._pending.shape[0] // WINDOW
 
     def push(self, chunk: np.ndarray) -> list[SpeechSegment]:
         """Feed int16 or float32 mono 16 kHz samples (any length); returns the segments completed so far."""
-        samples = int16_to_float(chunk).reshape(-1)
-        self._pending = np.concatenate([self._pending, samples])
-        segments: list[SpeechSegment] = []
-        n_windows = self._pending.shape[0] // WINDOW
-        for i in range(n_windows):
-            segments.extend(self._step(self._pending[i * WINDOW : (i + 1) * WINDOW]))
-        self._pending = self._pending[n_windows * WINDOW :]
-        return segments
+        self.feed(chunk)
+        return advance([self])[0]
 
     def flush(self) -> list[SpeechSegment]:
         """End of stream: score the tail, close any open utterance, and reset for a new stream."""
-        segments: list[SpeechSegment] = []
+        segments = advance([self])[0]
         tail = self._pending.shape[0]
         if tail:
             window = np.zeros(WINDOW, dtype=np.float32)
             window[:tail] = self._pending
-            segments.extend(self._step(window, valid=tail))
+            self._audio = np.concatenate([self._audio, self._pending])
+            segments.extend(self._step(self.speech_probability(window), valid=tail))
         if self._in_speech:
             segments.extend(self._close(self._processed))
         self._reset()
         return segments
 
-    def _step(self, window: np.ndarray, valid: int = WINDOW) -> list[SpeechSegment]:
-        prob = self.speech_probability(window)
+    def _take_windows(self) -> np.ndarray:
+        """(n, WINDOW) full windows off the pending samples; their audio joins the buffer at once
+        (one copy per call, not per window: the open utterance can be seconds long)."""
+        n = self.waiting_windows
+        taken = self._pending[: n * WINDOW]
+        self._pending = self._pending[n * WINDOW :]
+        if n:
+            self._audio = np.concatenate([self._audio, taken])
+        return taken.reshape(n, WINDOW)
+
+    def _step(self, prob: float, valid: int = WINDOW) -> list[SpeechSegment]:
+        """Advance the segmenter by one scored window (its audio is already in self._audio)."""
         start = self._processed
         self._processed += valid
-        self._audio = np.concatenate([self._audio, window[:valid]])
         end = self._processed
         if not self._in_speech:
             if prob >= self.threshold:
@@ -191,6 +205,41 @@ class StreamingVAD:
         if drop:
             self._audio = self._audio[drop:]
             self._audio_start += drop
+
+
+def _score(session: ort.InferenceSession, vads: Sequence[StreamingVAD], windows: np.ndarray) -> np.ndarray:
+    """One model call: row i is `windows[i]` of `vads[i]` (their context and state carried)."""
+    model_input = np.empty((len(vads), CONTEXT + WINDOW), dtype=np.float32)
+    for i, vad in enumerate(vads):
+        model_input[i, :CONTEXT] = vad._context
+    model_input[:, CONTEXT:] = windows
+    state = np.stack([vad._state for vad in vads], axis=1)
+    out, state = session.run(None, {"input": model_input, "state": state, "sr": _SAMPLE_RATE})
+    for i, vad in enumerate(vads):
+        vad._state = state[:, i]
+        vad._context = model_input[i, -CONTEXT:].copy()
+    return out.reshape(-1)
+
+
+def advance(vads: Sequence[StreamingVAD]) -> list[list[SpeechSegment]]:
+    """Score every full window the given streams have waiting, batched across streams.
+
+    Step k runs ONE model call over the k-th waiting window of every stream that has one, so the
+    cost grows with the longest backlog, not with the number of streams. Returns each stream's
+    completed segments, in the order of `vads`. Each stream must appear at most once.
+    """
+    if len({id(vad) for vad in vads}) != len(vads):
+        raise ValueError("a stream appears twice in one advance()")
+    windows = [vad._take_windows() for vad in vads]
+    segments: list[list[SpeechSegment]] = [[] for _ in vads]
+    steps = max((w.shape[0] for w in windows), default=0)
+    for k in range(steps):
+        rows = [i for i, w in enumerate(windows) if w.shape[0] > k]
+        batch = [vads[i] for i in rows]
+        probs = _score(batch[0]._session, batch, np.stack([windows[i][k] for i in rows]))
+        for i, prob in zip(rows, probs.tolist(), strict=True):
+            segments[i].extend(vads[i]._step(prob))
+    return segments
 
 
 def segment_wave(wave: np.ndarray, vad: StreamingVAD | None = None) -> list[SpeechSegment]:

@@ -7,9 +7,11 @@ import asyncio
 import numpy as np
 import pytest
 
-from bot.pipeline.demo_media import blank_frame, face_frame, speech
+from bot.pipeline.demo_media import blank_frame, face_frame, speech, speech_pcm
 from bot.pipeline.engine import InferenceEngine
+from bot.pipeline.speech import AudioChunk, Speech, SpeechStream
 from emotion_models.face.align import align_face
+from emotion_models.voice.vad import segment_wave
 
 
 @pytest.fixture
@@ -66,3 +68,54 @@ async def test_a_bad_frame_fails_only_its_own_job(engine):
     results = await asyncio.gather(good, bad, return_exceptions=True)
     assert len(results[0]) == 1
     assert isinstance(results[1], ValueError)
+
+
+def _chunks(pcm: np.ndarray, t0: float, chunk_s: float = 0.1) -> list[AudioChunk]:
+    n = round(chunk_s * 16000)
+    return [AudioChunk(pcm[i : i + n], t0 + i / 16000) for i in range(0, len(pcm), n)]
+
+
+async def test_many_participants_audio_shares_vad_passes_and_matches_one_stream_alone(engine, models):
+    pcm = speech_pcm(6.0)
+    streams = [SpeechStream(models.new_vad) for _ in range(6)]
+    chunks = _chunks(pcm, 0.0)
+    results: list[list[Speech]] = [[] for _ in streams]
+    for start in range(0, len(chunks), 5):  # half a second of every participant at a time
+        batch = chunks[start : start + 5]
+        speech_lists = await asyncio.gather(*(engine.speech(s, batch) for s in streams))
+        for result, speech_list in zip(results, speech_lists, strict=True):
+            result += speech_list
+    finals = await asyncio.gather(*(engine.speech(s, [], final=True) for s in streams))
+    for result, final in zip(results, finals, strict=True):
+        result += final
+    # every participant's audio went through in shared passes (one per half second, not six)
+    assert engine.largest_vad_batch == 6 and engine.vad_batches < 6 * (len(chunks) // 5 + 2)
+    alone = segment_wave(pcm)
+    assert alone
+    for result in results:
+        assert [(s.t_start, s.t_end) for s in result] == [(s.start, s.end) for s in alone]
+
+
+async def test_audio_after_a_gap_starts_a_new_vad_stream_on_the_timeline(engine, models):
+    pcm = speech_pcm(3.0)
+    stream = SpeechStream(models.new_vad)
+    first = await engine.speech(stream, _chunks(pcm, 10.0))
+    # 20 s later (a mute): the open utterance is closed and the new audio is timed from 33 s
+    second = await engine.speech(stream, _chunks(pcm, 33.0))
+    second += await engine.speech(stream, [], final=True)
+    alone = segment_wave(pcm)
+    assert [(s.t_start, s.t_end) for s in first + second] == [
+        (10.0 + s.start, 10.0 + s.end) for s in alone
+    ] + [(33.0 + s.start, 33.0 + s.end) for s in alone]
+
+
+async def test_bad_audio_fails_only_its_own_participant(engine, models):
+    good, bad = SpeechStream(models.new_vad), SpeechStream(models.new_vad)
+    pcm = speech_pcm(2.0)
+    results = await asyncio.gather(
+        engine.speech(good, _chunks(pcm, 0.0)),
+        engine.speech(bad, [AudioChunk(np.array(["not audio"]), 0.0)]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], list)
+    assert isinstance(results[1], Exception)
