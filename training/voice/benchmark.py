@@ -4,7 +4,9 @@
 
 Builds a stream of real speech (EmoDB and nEMO clips with pauses between them, from --data or
 $EMOTION_BOT_DATA), feeds it to `StreamingVAD` in 20 ms chunks (LiveKit's frame size) and classifies
-every segment as it closes, with the process pinned to one core and onnxruntime on one thread.
+every segment as it closes, with the process pinned to one core, onnxruntime on one thread and numpy
+on one BLAS thread (as in the bot: an OpenBLAS worker spin-waiting on the same core doubled the CPU
+time measured here, RTF 0.024 instead of 0.012).
 RTF = processing time / audio duration (target <= 0.02: a minute of audio in <= 1.2 s). The RTF is
 taken from the process's CPU time, which is what one core spends whatever else shares the machine;
 the wall-clock figure is reported beside it (on a busy machine it includes time spent waiting).
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from emotion_models.corpora import AUDIO_SUFFIXES, walk_corpus
 from emotion_models.voice.audio import SAMPLE_RATE, load_audio
@@ -112,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _measure(args)
+
+
+def _measure(args: argparse.Namespace) -> int:
     stream = speech_stream(args.data or default_data_dir(), args.seconds)
     classifier = VoiceEmotionClassifier.load(args.model, threads=1)
     run(stream[: SAMPLE_RATE * 5], classifier)  # warm-up: sessions, caches
