@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -64,6 +64,69 @@ class _Job:
     future: Future[Any] = field(default_factory=Future)
 
 
+@dataclass
+class _VadJob:
+    speech: SpeechJob
+    future: Future[list[Speech]] = field(default_factory=Future)
+
+
+class _Queued(Protocol):
+    future: Future[Any]
+
+
+Q = TypeVar("Q", bound=_Queued)
+
+
+class _BatchThread(Generic[Q]):
+    """A daemon thread started on first use that runs `run(batch)` on the next queued job and
+    whatever else arrives within `wait_s` (at most `limit`). Closing fails what is still queued."""
+
+    def __init__(self, name: str, run: Callable[[list[Q]], None], limit: int, wait_s: float) -> None:
+        self._name, self._run, self._limit, self._wait_s = name, run, limit, wait_s
+        self._jobs: queue.SimpleQueue[Q | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Q) -> None:
+        """Call under the engine's lock, after checking it is open."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (batch := self._take()) is not None:
+            if batch:
+                self._run(batch)
+        while True:  # closed: fail whatever is still queued
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(RuntimeError("inference engine closed"))
+
+    def _take(self) -> list[Q] | None:
+        first = self._jobs.get()
+        if first is None:
+            return None
+        batch = [first]
+        deadline = time.monotonic() + self._wait_s
+        while len(batch) < self._limit:
+            try:
+                job = self._jobs.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is None:
+                self._jobs.put(None)  # finish this batch, then stop
+                break
+            batch.append(job)
+        return [job for job in batch if job.future.set_running_or_notify_cancel()]
+
+
 class InferenceEngine:
     """Batches model calls across participants on one model thread (see module docstring)."""
 
@@ -73,11 +136,9 @@ class InferenceEngine:
         self.models = models
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._vad_jobs: queue.SimpleQueue[tuple[SpeechJob, Future[list[Speech]]] | None] = queue.SimpleQueue()
+        self._model_thread = _BatchThread("emotion-models", self._run_batch, max_batch, max_wait_s)
+        self._vad_thread = _BatchThread("emotion-vad", self._run_vad_batch, MAX_VAD_BATCH, VAD_WAIT_S)
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._vad_thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
         self.face_frames = 0
@@ -100,9 +161,9 @@ class InferenceEngine:
 
         `near` (ignored with all_faces) is the participant's face in their previous frame.
         """
-        return await asyncio.wrap_future(
-            self._submit(_Job("face", rgb, all_faces, None if all_faces else near))
-        )
+        job = _Job("face", rgb, all_faces, None if all_faces else near)
+        self._submit(self._model_thread, job)
+        return await asyncio.wrap_future(job.future)
 
     async def voice(self, wave: np.ndarray, speaker: SpeakerNormaliser | None = None) -> np.ndarray:
         """(7,) probabilities for one 16 kHz float32 speech segment.
@@ -110,7 +171,9 @@ class InferenceEngine:
         `speaker` is the participant's `new_voice_speaker()` state; it is only touched on the model
         thread, in submission order, so one participant's segments update it in the order spoken.
         """
-        return await asyncio.wrap_future(self._submit(_Job("voice", wave, False, speaker=speaker)))
+        job = _Job("voice", wave, False, speaker=speaker)
+        self._submit(self._model_thread, job)
+        return await asyncio.wrap_future(job.future)
 
     def new_voice_speaker(self) -> SpeakerNormaliser | None:
         """Per-participant voice statistics for a speaker-normalised model (None if it has none)."""
@@ -124,16 +187,9 @@ class InferenceEngine:
         Returns the speech segments it completed; `final` also closes the stream (end of audio).
         One job per stream at a time: the caller awaits each before sending the next.
         """
-        job = SpeechJob(stream, chunks, final)
-        future: Future[list[Speech]] = Future()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("inference engine is closed")
-            if self._vad_thread is None:
-                self._vad_thread = threading.Thread(target=self._serve_vad, name="emotion-vad", daemon=True)
-                self._vad_thread.start()
-            self._vad_jobs.put((job, future))
-        return await asyncio.wrap_future(future)
+        job = _VadJob(SpeechJob(stream, chunks, final))
+        self._submit(self._vad_thread, job)
+        return await asyncio.wrap_future(job.future)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -155,44 +211,19 @@ class InferenceEngine:
         }
 
     def close(self) -> None:
-        """Stop the model thread (pending jobs fail); the engine cannot be used afterwards."""
+        """Stop the model and VAD threads (pending jobs fail); the engine cannot be used afterwards."""
         with self._lock:
             self._closed = True
-            if self._thread is not None:
-                self._jobs.put(None)
-            if self._vad_thread is not None:
-                self._vad_jobs.put(None)
+            self._model_thread.close()
+            self._vad_thread.close()
 
     # -- model thread ---------------------------------------------------------------------------
 
-    def _submit(self, job: _Job) -> Future[Any]:
+    def _submit(self, thread: _BatchThread[Q], job: Q) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("inference engine is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="emotion-models", daemon=True)
-                self._thread.start()
-        self._jobs.put(job)
-        return job.future
-
-    def _serve(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            deadline = time.monotonic() + self.max_wait_s
-            while len(batch) < self.max_batch:
-                try:
-                    job = self._jobs.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._jobs.put(None)  # finish this batch, then stop
-                    break
-                batch.append(job)
-            self._run_batch([job for job in batch if job.future.set_running_or_notify_cancel()])
-        self._fail_pending()
+            thread.submit(job)
 
     def _run_batch(self, batch: list[_Job]) -> None:
         if not batch:
@@ -254,49 +285,17 @@ class InferenceEngine:
         for job, probs in zip(jobs, probabilities, strict=True):
             job.future.set_result(probs)
 
-    def _serve_vad(self) -> None:
+    def _run_vad_batch(self, batch: list[_VadJob]) -> None:
         """The VAD thread: every participant's waiting audio (gathered for up to VAD_WAIT_S) in one
-        batched pass."""
-        while True:
-            first = self._vad_jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            deadline = time.monotonic() + VAD_WAIT_S
-            while len(batch) < MAX_VAD_BATCH:
-                try:
-                    item = self._vad_jobs.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._vad_jobs.put(None)  # finish this batch, then stop
-                    break
-                batch.append(item)
-            batch = [(job, future) for job, future in batch if future.set_running_or_notify_cancel()]
-            started = time.perf_counter()
-            self.vad_batches += 1
-            self.vad_jobs += len(batch)
-            self.largest_vad_batch = max(self.largest_vad_batch, len(batch))
-            results = advance_streams([job for job, _ in batch])
-            self.vad_busy_s += time.perf_counter() - started
-            for (_, future), result in zip(batch, results, strict=True):
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-        while True:  # closed: fail whatever is still queued
-            try:
-                item = self._vad_jobs.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None and item[1].set_running_or_notify_cancel():
-                item[1].set_exception(RuntimeError("inference engine closed"))
-
-    def _fail_pending(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if job is not None and job.future.set_running_or_notify_cancel():
-                job.future.set_exception(RuntimeError("inference engine closed"))
+        batched pass (advance_streams never raises: failures come back per job)."""
+        started = time.perf_counter()
+        self.vad_batches += 1
+        self.vad_jobs += len(batch)
+        self.largest_vad_batch = max(self.largest_vad_batch, len(batch))
+        results = advance_streams([job.speech for job in batch])
+        self.vad_busy_s += time.perf_counter() - started
+        for job, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
