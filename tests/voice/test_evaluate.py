@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 
 from bot.commands import eval as eval_command
+from emotion_models.labels import LABELS
 from emotion_models.voice.audio import resample
+from tests.voice.conftest import data_dir
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -90,3 +92,39 @@ def test_eval_folder_without_readable_audio(tmp_path: Path, capsys: pytest.Captu
     args = _parse(["eval", "voice", "--data", str(tmp_path)])
     assert args.func(args) == 1
     assert "no readable labelled audio" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("corpus", "names", "labels"),
+    [
+        # ASED: emotion letter + take, sentence, ..., speaker last (a=angry, f=fear, h=happy, n=neutral)
+        (
+            "ased",
+            ["a5-01-01-01-01.ogg", "f2-01-01-01-37.ogg", "h3-01-01-01-05.ogg", "n1-07-02-02-57.ogg"],
+            ["angry", "fear", "happy", "neutral"],
+        ),
+        # EMOVO: Italian emotion code, speaker, sentence
+        (
+            "emovo",
+            ["dis-f1-b1.ogg", "pau-m1-d2.ogg", "gio-f2-b2.ogg", "sor-m3-l4.ogg"],
+            ["disgust", "fear", "happy", "surprise"],
+        ),
+    ],
+)
+def test_eval_on_a_folder_of_each_new_corpus_layout(
+    corpus: str, names: list[str], labels: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = data_dir() / corpus
+    if not source.is_dir():
+        pytest.skip(f"{corpus} not found at {source}")
+    for name in names:
+        (tmp_path / name).symlink_to(source / name)
+    args = _parse(["eval", "voice", "--data", str(tmp_path), "--json"])
+    assert args.func(args) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert result["n"] == 4 and result["skipped"] == {}
+    assert result["corpora"] == {corpus: 4}
+    assert result["speakers"] == 4  # each file's speaker read from its name
+    # the true labels come from the names: one clip of each
+    rows = [sum(row) for row in result["confusion_matrix"]]
+    assert [label for label, n in zip(LABELS, rows, strict=True) if n] == labels
