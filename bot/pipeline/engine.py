@@ -1,16 +1,21 @@
 """The one inference engine per process: every model call of every participant, batched, off the loop.
 
-Analysers submit jobs (a frame to search for faces, a speech segment to classify) and await the
-result. One model thread takes whatever jobs are waiting (up to `max_batch`, waiting at most
-`max_wait_s` for the batch to fill once it has one), runs the face detector on each frame, then ONE
-face-classifier call on the crops of all participants and ONE voice-classifier call on all
-segments. The thread is also the only thread that ever touches the detector (mediapipe graphs are
-per-thread). Streaming VAD runs on a second thread so a long face batch never stalls audio; it too
-takes every participant's waiting audio at once and scores it in one batched VAD pass
-(`bot.pipeline.speech.advance_streams`).
+Analysers submit jobs (a frame to search for faces, a speech segment to classify, audio for the
+VAD) and await the result. Three threads, each taking whatever jobs of its kind are waiting (up to a
+limit, waiting briefly for the batch to fill once it has one):
+- the face thread runs the detector on each frame, then ONE face-classifier call on the crops of
+  all participants; it is the only thread that ever touches the detector (mediapipe graphs are
+  per-thread);
+- the voice thread runs ONE voice-classifier call on all finished speech segments (the speaker
+  normalisers are only touched there, in submission order);
+- the VAD thread scores every participant's waiting audio in one batched VAD pass
+  (`bot.pipeline.speech.advance_streams`).
+Faces and voices used to share one thread: when many participants' 4-s speech windows closed
+together, frames waited behind a long voice batch and the cameras backed off. Apart, each kind
+keeps its own latency and the two use both cores.
 
 Jobs are plain `concurrent.futures.Future`s, so the engine serves any number of event loops (a test
-per loop, the worker's loop) and needs no task of its own. Its queue is bounded by construction:
+per loop, the worker's loop) and needs no task of its own. Its queues are bounded by construction:
 an analyser has at most one frame and one speech batch in flight; its own bounded queue holds the rest.
 """
 
@@ -128,7 +133,7 @@ class _BatchThread(Generic[Q]):
 
 
 class InferenceEngine:
-    """Batches model calls across participants on one model thread (see module docstring)."""
+    """Batches model calls across participants on a face, a voice and a VAD thread (module docstring)."""
 
     def __init__(self, models: Models, *, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S) -> None:
         if max_batch < 1 or max_wait_s < 0:
@@ -136,9 +141,11 @@ class InferenceEngine:
         self.models = models
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self._model_thread = _BatchThread("emotion-models", self._run_batch, max_batch, max_wait_s)
+        self._face_thread = _BatchThread("emotion-faces", self._run_batch, max_batch, max_wait_s)
+        self._voice_thread = _BatchThread("emotion-voice", self._run_batch, max_batch, max_wait_s)
         self._vad_thread = _BatchThread("emotion-vad", self._run_vad_batch, MAX_VAD_BATCH, VAD_WAIT_S)
         self._lock = threading.Lock()
+        self._counters = threading.Lock()  # the face and voice threads both count batches
         self._closed = False
         self.batches = 0
         self.face_frames = 0
@@ -162,7 +169,7 @@ class InferenceEngine:
         `near` (ignored with all_faces) is the participant's face in their previous frame.
         """
         job = _Job("face", rgb, all_faces, None if all_faces else near)
-        self._submit(self._model_thread, job)
+        self._submit(self._face_thread, job)
         return await asyncio.wrap_future(job.future)
 
     async def voice(self, wave: np.ndarray, speaker: SpeakerNormaliser | None = None) -> np.ndarray:
@@ -172,7 +179,7 @@ class InferenceEngine:
         thread, in submission order, so one participant's segments update it in the order spoken.
         """
         job = _Job("voice", wave, False, speaker=speaker)
-        self._submit(self._model_thread, job)
+        self._submit(self._voice_thread, job)
         return await asyncio.wrap_future(job.future)
 
     def new_voice_speaker(self) -> SpeakerNormaliser | None:
@@ -211,13 +218,13 @@ class InferenceEngine:
         }
 
     def close(self) -> None:
-        """Stop the model and VAD threads (pending jobs fail); the engine cannot be used afterwards."""
+        """Stop the face, voice and VAD threads (pending jobs fail); the engine cannot be used afterwards."""
         with self._lock:
             self._closed = True
-            self._model_thread.close()
-            self._vad_thread.close()
+            for thread in (self._face_thread, self._voice_thread, self._vad_thread):
+                thread.close()
 
-    # -- model thread ---------------------------------------------------------------------------
+    # -- face, voice and VAD threads ------------------------------------------------------------
 
     def _submit(self, thread: _BatchThread[Q], job: Q) -> None:
         with self._lock:
@@ -226,19 +233,20 @@ class InferenceEngine:
             thread.submit(job)
 
     def _run_batch(self, batch: list[_Job]) -> None:
-        if not batch:
-            return
+        """One batch of the face thread or of the voice thread (each holds one kind of job)."""
         started = time.perf_counter()
         face_jobs = [job for job in batch if job.kind == "face"]
         voice_jobs = [job for job in batch if job.kind == "voice"]
         # Counted before any result is delivered, so a caller that saw its result sees its batch too.
-        self.batches += 1
-        self.largest_batch = max(self.largest_batch, len(batch))
-        self.face_frames += len(face_jobs)
-        self.voice_segments += len(voice_jobs)
+        with self._counters:
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, len(batch))
+            self.face_frames += len(face_jobs)
+            self.voice_segments += len(voice_jobs)
         self._run_guarded(face_jobs, self._classify_faces)
         self._run_guarded(voice_jobs, self._classify_voices)
-        self.busy_s += time.perf_counter() - started
+        with self._counters:
+            self.busy_s += time.perf_counter() - started
 
     def _run_guarded(self, jobs: list[_Job], run: Callable[[list[_Job]], None]) -> None:
         if not jobs:
@@ -246,7 +254,8 @@ class InferenceEngine:
         try:
             run(jobs)
         except Exception as exc:  # a model failure fails these jobs, never the thread
-            self.errors += 1
+            with self._counters:
+                self.errors += 1
             log.exception("model call failed for a batch of %d %s jobs", len(jobs), jobs[0].kind)
             for job in jobs:
                 if not job.future.done():

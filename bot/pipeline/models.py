@@ -56,7 +56,7 @@ class Models:
 
 def load_models(*, threads: int | None = None) -> Models:
     """Load every shipped model once. `threads`: onnxruntime intra-op threads per model (default 1:
-    all inference runs on one model thread, leaving the other cores to the event loop and the writer).
+    the engine's face, voice and VAD threads are the parallelism, one core's worth each at most).
     Raises the model packages' own errors (missing or corrupt model file) with their messages.
     """
     from emotion_models.face.classifier import FaceEmotionClassifier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -41,11 +42,29 @@ async def test_batches_are_capped_and_frames_without_faces_return_empty(engine):
     assert [len(r) for r in results] == [0, 1] * 5
 
 
-async def test_voice_and_face_jobs_batch_together(engine, models):
+async def test_voice_and_face_jobs_run_in_batches_of_their_own(engine, models):
     wave = speech()[16000:48000]
     _face, probs = await asyncio.gather(engine.faces(face_frame(1.0)), engine.voice(wave))
-    assert engine.batches == 1
+    assert engine.batches == 2 and engine.largest_batch == 1
     np.testing.assert_allclose(probs, models.voice_classifier.predict_batch([wave])[0], atol=1e-5)
+
+
+async def test_a_slow_voice_batch_never_holds_up_faces(engine, models, monkeypatch):
+    classifier = models.voice_classifier
+    release = threading.Event()
+    original = classifier.predict_batch
+
+    def slow_predict_batch(waves, normalisers=None):  # a long voice batch (many segments at once)
+        release.wait(10)
+        return original(waves, normalisers)
+
+    monkeypatch.setattr(classifier, "predict_batch", slow_predict_batch)
+    voice = asyncio.ensure_future(engine.voice(speech()[16000:48000]))
+    await asyncio.sleep(0.05)  # the voice thread is now inside its batch
+    faces = await asyncio.wait_for(engine.faces(face_frame(1.0)), 5)
+    assert len(faces) == 1 and not voice.done()
+    release.set()
+    assert (await voice).shape == (7,)
 
 
 async def test_voice_segments_update_their_own_speakers_statistics(engine, models):
