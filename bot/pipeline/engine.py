@@ -175,7 +175,7 @@ class InferenceEngine:
     async def voice(self, wave: np.ndarray, speaker: SpeakerNormaliser | None = None) -> np.ndarray:
         """(7,) probabilities for one 16 kHz float32 speech segment.
 
-        `speaker` is the participant's `new_voice_speaker()` state; it is only touched on the model
+        `speaker` is the participant's `new_voice_speaker()` state; it is only touched on the voice
         thread, in submission order, so one participant's segments update it in the order spoken.
         """
         job = _Job("voice", wave, False, speaker=speaker)
