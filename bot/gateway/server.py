@@ -95,7 +95,7 @@ class Gateway:
             "sources": {source.name: source.health() for source in self.sources},
         }
         body["active_streams"] = sum(int(s.get("active_streams", 0)) for s in body["sources"].values())
-        body["engine"] = self.ctx.models.engine.stats  # batching and model-thread load, all sources
+        body["engine"] = self.ctx.models.engine.stats  # batching and face/voice/VAD thread load, all sources
         return web.json_response(body, status=503 if self._draining else 200)
 
     async def aclose(self) -> None:

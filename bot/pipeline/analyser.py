@@ -48,13 +48,6 @@ class _Frame:
     captured: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Chunk:
-    pcm: np.ndarray  # int16
-    t: float
-    captured: float
-
-
 class ParticipantAnalyser:
     """Per-participant sampler, queues, VAD state and smoother; models are shared via the engine."""
 
@@ -82,7 +75,7 @@ class ParticipantAnalyser:
             stale_after_tau=config.stale_after_tau,
         )
         self._frames: DropOldestQueue[_Frame] = DropOldestQueue(config.max_queue)
-        self._audio: DropOldestQueue[_Chunk] = DropOldestQueue(
+        self._audio: DropOldestQueue[AudioChunk] = DropOldestQueue(
             config.max_audio_queue_s, weight=lambda chunk: len(chunk.pcm) / SAMPLE_RATE
         )
         self._speech = SpeechStream(new_vad)
@@ -151,14 +144,14 @@ class ParticipantAnalyser:
         self.frames_sampled += 1
         return _Frame(rgb, t, time.monotonic())
 
-    def _accept_audio(self, pcm: np.ndarray, t: float) -> _Chunk | None:
+    def _accept_audio(self, pcm: np.ndarray, t: float) -> AudioChunk | None:
         pcm = np.asarray(pcm)
         if pcm.dtype != np.int16 or pcm.ndim != 1:
             raise ValueError(f"expected 1-D int16 PCM at 16 kHz, got shape {pcm.shape} dtype {pcm.dtype}")
         self.audio_in_s += len(pcm) / SAMPLE_RATE
         if len(pcm) == 0 or not self._ensure_running():
             return None
-        return _Chunk(pcm, t, time.monotonic())
+        return AudioChunk(pcm, t, time.monotonic())
 
     def _ensure_running(self) -> bool:
         if self._state == "idle":
@@ -259,7 +252,7 @@ class ParticipantAnalyser:
     async def _audio_loop(self) -> None:
         while chunks := await self._audio.get_all():
             try:
-                speech = await self._engine.speech(self._speech, [AudioChunk(c.pcm, c.t) for c in chunks])
+                speech = await self._engine.speech(self._speech, chunks)
             except Exception as exc:  # a VAD failure loses this audio, never the participant
                 self.errors += 1
                 self._speech.reset()

@@ -39,10 +39,11 @@ class Speech:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """16 kHz mono int16 PCM whose first sample is at media time t."""
+    """16 kHz mono int16 PCM whose first sample is at media time t (`captured`: monotonic arrival)."""
 
     pcm: np.ndarray
     t: float
+    captured: float = 0.0
 
 
 class SpeechStream:

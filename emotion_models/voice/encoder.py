@@ -118,7 +118,7 @@ class VoiceEncoder:
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         """(ENCODER_FEATURES,) float32 encoder features of one 16 kHz mono utterance (numpy front end)."""
-        return self.pooled(encoder_mel(wave))
+        return self.features_batch([wave])[0]
 
     def features_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """(N, ENCODER_FEATURES): `features` of each wave, utterances of equal length in one call.

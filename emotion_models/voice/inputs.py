@@ -124,9 +124,7 @@ def utterance_inputs(
     """(frontend.width,) float32 classifier inputs of one 16 kHz mono utterance (numpy front end)."""
     if isinstance(encoders, VoiceEncoder):
         encoders = Encoders(resemblyzer=encoders)
-    if frontend.trim:
-        wave = trim_silence(wave)
-    return np.concatenate([block_features(wave, b, encoders) for b in frontend.blocks]).astype(np.float32)
+    return batch_inputs([wave], encoders, frontend)[0]
 
 
 def batch_inputs(waves: Sequence[np.ndarray], encoders: Encoders, frontend: FrontEnd) -> np.ndarray:
