@@ -128,6 +128,7 @@ class FeedResult:
             "min_video_fps": min(p["video_fps"] for p in per),
             "audio_dropped_s": self.stats["audio_dropped_s"],
             "voice_segments": self.stats["segments"],
+            "p95_voice_to_db_s": self.stats["p95_voice_to_db_s"],
             "mean_engine_batch": self.stats["engine"]["mean_batch"],
             "feeder_lag_s": round(self.lag_s, 3),
         }

@@ -79,6 +79,9 @@ class CallSession:
         self._left: set[str] = set()
         self._listeners: list[Listener] = []
         self._db_latencies: deque[float] = deque(maxlen=20_000)
+        # Speech-segment results alone (from the end of the audio that closed the segment): a
+        # segment waits for the VAD and the voice thread, a frame does not, so they are timed apart.
+        self._voice_latencies: deque[float] = deque(maxlen=20_000)
         self._finish_lock = asyncio.Lock()
         self._summary: dict[str, Any] | None = None
         self.started_at = utcnow()
@@ -278,7 +281,6 @@ class CallSession:
     def stats(self) -> dict[str, Any]:
         """Counters of the whole call: per participant, the engine, the writer, latencies."""
         participants = {identity: a.stats for identity, a in self._analysers.items()}
-        latencies = sorted(self._db_latencies)
         totals = {
             key: sum(p[key] for p in participants.values())
             for key in ("frames_in", "frames_sampled", "frames_dropped", "faces", "segments", "observations")
@@ -291,8 +293,8 @@ class CallSession:
             "excluded": dict(self._excluded),
             "engine": self._engine.stats,
             "writer": self._writer.stats,
-            "p95_frame_to_db_s": round(latencies[int(0.95 * (len(latencies) - 1))], 4) if latencies else None,
-            "max_frame_to_db_s": round(latencies[-1], 4) if latencies else None,
+            **_latency_tail("frame", self._db_latencies),
+            **_latency_tail("voice", self._voice_latencies),
         }
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -344,3 +346,13 @@ class CallSession:
     def _on_written(self, observations: list[Observation]) -> None:
         now = time.monotonic()
         self._db_latencies.extend(now - obs.captured_at for obs in observations if obs.captured_at)
+        self._voice_latencies.extend(
+            now - obs.captured_at for obs in observations if obs.captured_at and obs.modality == "voice"
+        )
+
+
+def _latency_tail(name: str, latencies: deque[float]) -> dict[str, float | None]:
+    """p95 and max of observed latencies (None before the first), as `p95_<name>_to_db_s` etc."""
+    ordered = sorted(latencies)
+    p95 = round(ordered[int(0.95 * (len(ordered) - 1))], 4) if ordered else None
+    return {f"p95_{name}_to_db_s": p95, f"max_{name}_to_db_s": round(ordered[-1], 4) if ordered else None}
