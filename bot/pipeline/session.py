@@ -345,10 +345,12 @@ class CallSession:
 
     def _on_written(self, observations: list[Observation]) -> None:
         now = time.monotonic()
-        self._db_latencies.extend(now - obs.captured_at for obs in observations if obs.captured_at)
-        self._voice_latencies.extend(
-            now - obs.captured_at for obs in observations if obs.captured_at and obs.modality == "voice"
-        )
+        for obs in observations:
+            if obs.captured_at:
+                latency = now - obs.captured_at
+                self._db_latencies.append(latency)
+                if obs.modality == "voice":
+                    self._voice_latencies.append(latency)
 
 
 def _latency_tail(name: str, latencies: deque[float]) -> dict[str, float | None]:
