@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -176,5 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.error is None and r.joins > 0 for r in results) else 1
 
 
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown, once the report is out and every room has left.
+
+    livekit.rtc disposes its native runtime from an atexit hook; a tokio task that still calls back
+    into the finalising interpreter then aborts the process ("panic in a function that cannot
+    unwind", SIGABRT) after a run that succeeded: seen once in CI, two publishers exiting at once.
+    Nothing is left to release that the kernel does not release, so skip the teardown.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
