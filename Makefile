@@ -78,14 +78,16 @@ eval-voice: setup
 	$(BIN)/emotion-bot eval voice --data $(DATA)/emodb --telephone --json
 	$(BIN)/python -m training.voice.benchmark --data $(DATA) --json
 
-# LOSO comparison of the approaches, cross-corpus transfer, then the shipped model (EmoDB + nEMO).
+# The shipped default voice model v2 (EmoDB + nEMO; its recipe: LOSO, cross-corpus, final fit).
 # VOICE_EMODB_ONLY=1 builds the commercially clean EmoDB-only model instead.
 train-voice: setup
 ifeq ($(VOICE_EMODB_ONLY),1)
 	$(BIN)/python -m training.voice.train --data $(DATA)/emodb --out runs/voice-emodb \
+		--frontends statistics+resemblyzer --approaches mlp-ens+spk --versions 6 --phone-chains 0 \
 		--model-out emotion_models/assets/voice_emotion_emodb.onnx
 else
 	$(BIN)/python -m training.voice.train --data $(DATA)/emodb --data $(DATA)/nemo --out runs/voice \
+		--frontends statistics+resemblyzer --approaches mlp-ens+spk --versions 6 --phone-chains 0 \
 		--model-out emotion_models/assets/voice_emotion.onnx
 endif
 

@@ -129,8 +129,9 @@ def test_model_for_another_front_end_is_refused(tiny_corpus: Path, tmp_path: Pat
 
 
 def test_track_cache_gives_the_training_features_and_is_reused(tiny_corpus: Path, tmp_path: Path) -> None:
-    table = load_corpus_features(tiny_corpus, 2, tmp_path, workers=1)
-    assert table.features.shape == (18, 2, NUM_FEATURES + ENCODER_FEATURES + WHISPER_FEATURES)
+    # Three versions, the last an augmentation chain heard on the phone line.
+    table = load_corpus_features(tiny_corpus, 3, tmp_path, workers=1, phone_chains=1)
+    assert table.features.shape == (18, 3, NUM_FEATURES + ENCODER_FEATURES + WHISPER_FEATURES)
     assert table.durations is not None and table.durations.shape == (18, 2)
     cached = list(tmp_path.glob("tracks-*.npz"))
     assert len(cached) == 1
@@ -141,16 +142,18 @@ def test_track_cache_gives_the_training_features_and_is_reused(tiny_corpus: Path
     wave = trim_silence(load_audio(path))  # training trims before everything, as run time does
     encoder, whisper = VoiceEncoder.load(), WhisperEncoder.shared()
     end = NUM_FEATURES + ENCODER_FEATURES
-    for v in range(2):
-        clip_version = version(wave, v, zlib.crc32(path.name.encode()))
+    for v in range(3):
+        clip_version = version(wave, v, zlib.crc32(path.name.encode()), phone_chains_from=2)
         statistics, encoded = table.features[row, v, :NUM_FEATURES], table.features[row, v, NUM_FEATURES:end]
         np.testing.assert_allclose(statistics, training_features(clip_version), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(encoded, training_encoder_features(clip_version, encoder), atol=1e-5)
         np.testing.assert_allclose(table.features[row, v, end:], whisper.features(clip_version), atol=1e-5)
     # A second load reads the cache: same rows, no new file.
-    again = load_corpus_features(tiny_corpus, 2, tmp_path, workers=1)
+    again = load_corpus_features(tiny_corpus, 3, tmp_path, workers=1, phone_chains=1)
     np.testing.assert_array_equal(again.features, table.features)
     assert list(tmp_path.glob("tracks-*.npz")) == cached
+    with pytest.raises(ValueError, match="phone_chains"):
+        load_corpus_features(tiny_corpus, 3, tmp_path, workers=1, phone_chains=2)
 
 
 def test_selection_counts_the_phone_channel_as_much_as_clean_audio() -> None:

@@ -91,7 +91,7 @@ def test_training_and_run_time_front_ends_agree(emodb_dir: Path) -> None:
     full = FrontEnd(BLOCKS, trim=True)
     run_time = utterance_inputs(load_audio(path), Encoders.for_frontend(full), full)
     dataset._init_worker()
-    result = dataset._clip_tracks((str(path), 2))
+    result = dataset._clip_tracks((str(path), 2, None))
     assert result is not None
     tracks, resemblyzer, whispered, lengths = result
     training = np.concatenate([utterance_statistics(tracks[0]), resemblyzer[0], whispered[0]])

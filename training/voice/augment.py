@@ -1,7 +1,9 @@
 """Waveform augmentation for a small acted corpus: speed (tempo + pitch), reverb, noise, phone, gain.
 
 Each training clip is featurised several times: clean, through the phone channel, and in a few
-random chains of these (seeded per clip and version, so the feature cache is reproducible).
+random chains of these (seeded per clip and version, so the feature cache is reproducible). The
+last chains can be made to end on the phone line (`phone_chains_from`): a phone caller's audio is
+then as varied in training (speed, room, noise, level) as a web caller's, not one studio copy a clip.
 """
 
 from __future__ import annotations
@@ -52,15 +54,15 @@ def reverb(wave: np.ndarray, rt60_s: float, rng: np.random.Generator) -> np.ndar
     return (out * (np.abs(wave).max() / (np.abs(out).max() + 1e-12))).astype(np.float32)
 
 
-def random_chain(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random augmentation chain; every step is optional."""
+def random_chain(wave: np.ndarray, rng: np.random.Generator, phone: bool = False) -> np.ndarray:
+    """One random augmentation chain; every step is optional (the phone channel forced by `phone`)."""
     if rng.random() < 0.7:
         wave = speed(wave, int(rng.choice(SPEED_RATES)))
     if rng.random() < 0.3:
         wave = reverb(wave, float(rng.uniform(*RT60_S)), rng)
     if rng.random() < 0.8:
         wave = add_noise(wave, float(rng.uniform(*SNR_DB)), rng)
-    if rng.random() < 0.3:
+    if rng.random() < 0.3 or phone:  # the draw is made either way: same random stream
         wave = degrade_to_telephone(wave, SAMPLE_RATE)
     gain = 10 ** (float(rng.uniform(*GAIN_DB)) / 20)
     return np.clip(wave * gain, -1.0, 1.0).astype(np.float32)
@@ -70,10 +72,12 @@ CLEAN = 0
 TELEPHONE = 1
 
 
-def version(wave: np.ndarray, index: int, seed: int) -> np.ndarray:
-    """Version `index` of a clip: 0 clean, 1 phone channel, >= 2 random chains seeded by (seed, index)."""
+def version(wave: np.ndarray, index: int, seed: int, phone_chains_from: int | None = None) -> np.ndarray:
+    """Version `index` of a clip: 0 clean, 1 phone channel, >= 2 random chains seeded by (seed, index);
+    the chains from index `phone_chains_from` on end on the phone line (None: only if drawn)."""
     if index == CLEAN:
         return wave
     if index == TELEPHONE:
         return degrade_to_telephone(wave, SAMPLE_RATE)
-    return random_chain(wave, np.random.default_rng([seed, index]))
+    phone = phone_chains_from is not None and index >= phone_chains_from
+    return random_chain(wave, np.random.default_rng([seed, index]), phone=phone)

@@ -1,14 +1,15 @@
 """Labelled corpora -> cached feature tensors (clips x versions x features) for training and LOSO.
 
 Featurising ~5k clips in several augmented versions is the slow part of training, so it runs once
-(in worker processes) and is cached under the run folder, keyed by the file list and the number of
-versions. The cache holds each version's per-frame tracks (features.frame_tracks), not the
-statistics: the utterance statistics are recomputed from the tracks in seconds, so a change to the
-statistics does not pay for the spectrograms, pitch and augmentation again. Beside the tracks it
-holds each version's pooled features of the two frozen encoders (Resemblyzer,
-emotion_models/voice/encoder.py; Whisper-base, emotion_models/voice/whisper.py), which need no
-recomputing, so a table holds every block of emotion_models.voice.inputs.BLOCKS and each front end
-compared in training is a selection of its columns.
+(in worker processes) and is cached under the run folder, keyed by the file list, the number of
+versions and how many of them are chains heard on the phone line (augment.version). The cache holds
+each version's per-frame tracks (features.frame_tracks), not the statistics: the utterance
+statistics are recomputed from the tracks in seconds, so a change to the statistics does not pay for
+the spectrograms, pitch and augmentation again. Beside the tracks it holds each version's pooled
+features of the two frozen encoders (Resemblyzer, emotion_models/voice/encoder.py; Whisper-base,
+emotion_models/voice/whisper.py), which need no recomputing, so a table holds every block of
+emotion_models.voice.inputs.BLOCKS and each front end compared in training is a selection of its
+columns.
 
 Every clip is trimmed (emotion_models/voice/trim.py) before anything else, as at run time; the
 clip's length before and after trimming is kept for the duration-only leakage check.
@@ -98,10 +99,10 @@ _WHISPER: WhisperEncoder | None = None
 ClipResult = tuple[list[np.ndarray], np.ndarray, np.ndarray, tuple[float, float]]
 
 
-def _clip_tracks(job: tuple[str, int]) -> ClipResult | None:
+def _clip_tracks(job: tuple[str, int, int | None]) -> ClipResult | None:
     """One clip's frame tracks per version, (versions, ENCODER_FEATURES) Resemblyzer and
     (versions, WHISPER_FEATURES) Whisper features, and its (recorded, trimmed) length in seconds."""
-    path, n_versions = job
+    path, n_versions, phone_chains_from = job
     try:
         recorded = load_audio(path)
     except AudioDecodeError as exc:
@@ -110,7 +111,7 @@ def _clip_tracks(job: tuple[str, int]) -> ClipResult | None:
     assert _ENCODER is not None and _WHISPER is not None
     wave = trim_silence(recorded)  # before augmentation: a version never sees the padding either
     seed = zlib.crc32(Path(path).name.encode())
-    waves = [version(wave, v, seed) for v in range(n_versions)]
+    waves = [version(wave, v, seed, phone_chains_from) for v in range(n_versions)]
     encoded = np.stack([training_encoder_features(w, _ENCODER) for w in waves])
     whispered = np.stack([_WHISPER.features(w) for w in waves])
     lengths = (recorded.size / SAMPLE_RATE, wave.size / SAMPLE_RATE)
@@ -133,21 +134,23 @@ def _init_worker() -> None:
     _WHISPER = WhisperEncoder.shared(threads=1)
 
 
-def _cache_key(items: list[CorpusItem], n_versions: int) -> str:
+def _cache_key(items: list[CorpusItem], n_versions: int, phone_chains: int = 0) -> str:
     # The cache depends on trimming, the frame tracks (features.py), both encoders and the augmentation.
     versions = f"{TRIM_VERSION}|{TRACKS_VERSION}|{ENCODER_VERSION}|{WHISPER_VERSION}|{AUGMENT_VERSION}"
-    digest = hashlib.sha256(f"{versions}|{n_versions}".encode())
+    spec = f"{n_versions}" + (f"|phone-chains={phone_chains}" if phone_chains else "")  # old keys hold
+    digest = hashlib.sha256(f"{versions}|{spec}".encode())
     for item in items:
         digest.update(f"{item.path.name}|{item.label}|{item.speaker_key}\n".encode())
     return digest.hexdigest()[:16]
 
 
 def _extract_tracks(
-    items: list[CorpusItem], n_versions: int, workers: int, desc: str
+    items: list[CorpusItem], n_versions: int, phone_chains: int, workers: int, desc: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """Concatenated frame tracks, (clips, versions) frame counts, (clips, versions, width) Resemblyzer
     and Whisper features, (clips, 2) lengths and the indices of readable items."""
-    jobs = [(str(item.path), n_versions) for item in items]
+    phone_chains_from = n_versions - phone_chains if phone_chains else None
+    jobs = [(str(item.path), n_versions, phone_chains_from) for item in items]
     if workers > 1:
         with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             results = list(tqdm(pool.imap(_clip_tracks, jobs, chunksize=8), total=len(jobs), desc=desc))
@@ -163,15 +166,20 @@ def _extract_tracks(
     return np.concatenate(per_version).astype(np.float32), lengths, encoded, whispered, durations, keep
 
 
-def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: int = 1) -> FeatureTable:
+def load_corpus_features(
+    root: Path, n_versions: int, cache_dir: Path, workers: int = 1, phone_chains: int = 0
+) -> FeatureTable:
     """Featurise every labelled clip under root (any layout walk_corpus knows), with a disk cache.
 
-    features[i, v] holds every block of emotion_models.voice.inputs.BLOCKS for version v of clip i."""
+    features[i, v] holds every block of emotion_models.voice.inputs.BLOCKS for version v of clip i;
+    the last `phone_chains` versions are augmentation chains that end on the phone line."""
+    if not 0 <= phone_chains <= n_versions - 2:
+        raise ValueError(f"phone_chains must be 0..{n_versions - 2} with {n_versions} versions")
     items, skipped = walk_corpus(root, AUDIO_SUFFIXES)
     if not items:
         raise ValueError(f"no labelled audio under {root} (skipped: {skipped})")
     log.info("%s: %d clips, skipped %s", root, len(items), skipped)
-    cache = cache_dir / f"tracks-{root.resolve().name}-{_cache_key(items, n_versions)}.npz"
+    cache = cache_dir / f"tracks-{root.resolve().name}-{_cache_key(items, n_versions, phone_chains)}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             tracks, lengths, encoded, whispered = z["tracks"], z["lengths"], z["encoded"], z["whispered"]
@@ -179,7 +187,7 @@ def load_corpus_features(root: Path, n_versions: int, cache_dir: Path, workers: 
             names, durations = z["names"], z["durations"]
     else:
         tracks, lengths, encoded, whispered, durations, keep = _extract_tracks(
-            items, n_versions, workers, root.name
+            items, n_versions, phone_chains, workers, root.name
         )
         assert tracks.shape[1] == TRACK_WIDTH and encoded.shape[2] == ENCODER_FEATURES
         assert whispered.shape[2] == WHISPER_FEATURES

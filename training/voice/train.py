@@ -67,6 +67,9 @@ GROUP_FOLDS = 5
 LOSO_TOLERANCE = 0.01  # the issue: keep the best LOCO candidate unless it loses more than a point of LOSO
 # The front ends compared by default: today's inputs, today's + Whisper, Whisper alone.
 DEFAULT_FRONTENDS = ("statistics+resemblyzer", "statistics+resemblyzer+whisper", "whisper")
+# Augmented versions heard on the phone line (augment.version): v3 with 6 versions, 2 of them phone
+# chains, against 4 versions with none: the model card has the comparison.
+DEFAULT_PHONE_CHAINS = 2
 CANDIDATE_SEP = "@"  # candidate names: "<approach>@<front end>", e.g. "mlp+spk@whisper"
 
 
@@ -302,7 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--final", default="best", help="candidate to ship (approach[@front end]), or 'best' (see select)"
     )
-    parser.add_argument("--versions", type=int, default=4, help="clean + phone + (n-2) augmented per clip")
+    parser.add_argument("--versions", type=int, default=6, help="clean + phone + (n-2) augmented per clip")
+    parser.add_argument(
+        "--phone-chains",
+        type=int,
+        help="how many augmented versions end on the phone line (default: 2, or all there are if fewer; "
+        "v2 was built with 0)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="feature-extraction processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the fits")
     parser.add_argument("--seed", type=int, default=0)
@@ -322,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--skip-loso needs an explicit --final candidate")
     if args.versions < 2:
         parser.error("--versions must be >= 2 (clean and phone channel)")
+    if args.phone_chains is None:
+        args.phone_chains = max(0, min(DEFAULT_PHONE_CHAINS, args.versions - 2))
+    if not 0 <= args.phone_chains <= args.versions - 2:
+        parser.error(f"--phone-chains must be 0..{args.versions - 2} with --versions {args.versions}")
     try:
         frontends = [FrontEnd.from_name(f) for f in args.frontends]
     except ValueError as exc:
@@ -330,12 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     table = FeatureTable.concat(
-        [load_corpus_features(root, args.versions, args.out / "cache", args.workers) for root in args.data]
+        [
+            load_corpus_features(root, args.versions, args.out / "cache", args.workers, args.phone_chains)
+            for root in args.data
+        ]
     )
     timings["features_s"] = round(time.perf_counter() - t0, 1)
     corpora = sorted(set(table.corpora.tolist()))
     log.info("%d clips, %d speakers, corpora %s", len(table.labels), len(set(table.speakers)), corpora)
     report: dict[str, Any] = {"corpora": corpora, "clips": len(table.labels), "versions": args.versions}
+    report["phone_chains"] = args.phone_chains
     report["speakers"] = len(set(table.speakers.tolist()))
     if table.durations is not None and table.names is not None:
         report["duration_only"] = duration_check(
