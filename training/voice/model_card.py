@@ -42,9 +42,27 @@ def _confusion(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _run_tag(report: dict[str, Any]) -> str:
+    return f"{report.get('versions', '?')} versions, {report.get('phone_chains', 0)} phone chains"
+
+
+def _by_candidate(reports: list[dict[str, Any]], section: str) -> dict[str, Any]:
+    """candidate -> result over all reports; a candidate measured in several runs (the same model
+    trained on other versions of the clips, say) is told apart by its run's training versions."""
+    counts: dict[str, int] = {}
+    for rep in reports:
+        for name in rep.get(section, {}):
+            counts[name] = counts.get(name, 0) + 1
+    return {
+        (name if counts[name] == 1 else f"{name} ({_run_tag(rep)})"): result
+        for rep in reports
+        for name, result in rep.get(section, {}).items()
+    }
+
+
 def render(reports: list[dict[str, Any]]) -> str:
     main = reports[0]
-    loso = {a: r for rep in reports for a, r in rep.get("loso", {}).items()}
+    loso = _by_candidate(reports, "loso")
     out: list[str] = []
     if "duration_only" in main:
         out += [
@@ -61,7 +79,7 @@ def render(reports: list[dict[str, Any]]) -> str:
         out.append("")
     speakers = main.get("speakers", "all")
     out += [f"### Speaker-independent folds ({speakers} speakers), per corpus", "", *_loso_table(loso), ""]
-    loco = {c: r for rep in reports for c, r in rep.get("cross_corpus", {}).items()}
+    loco = _by_candidate(reports, "cross_corpus")
     if loco and all("clean" in conds for r in loco.values() for conds in r.values()):
         out += [
             "### Leave-one-corpus-out (train on the other corpora; UAR over the held-out corpus' labels)",
@@ -84,6 +102,8 @@ def render(reports: list[dict[str, Any]]) -> str:
             )
         out.append("")
     final = main["final_approach"]
+    if final not in loso:  # measured in an earlier run too: the label carries this run's versions
+        final = f"{final} ({_run_tag(main)})"
     if final in loso:
         for corpus, conds in loso[final]["corpora"].items():
             for cond in ("clean", "telephone"):
@@ -102,7 +122,7 @@ def render(reports: list[dict[str, Any]]) -> str:
             "| " + " | ".join(f"{v:.2f}" for v in per_speaker.values()) + " |",
             "",
         ]
-    final_loco = main.get("cross_corpus", {}).get(final)
+    final_loco = main.get("cross_corpus", {}).get(main["final_approach"])
     if final_loco:
         for corpus, conds in final_loco.items():
             title = f"#### `{final}` confusion matrix: {corpus} held out, clean (LOCO)"
